@@ -1,0 +1,40 @@
+// Changes waiting for their transaction to commit.
+//
+// Row triggers append rendered rows here; at XACT_EVENT_PRE_COMMIT (which
+// PostgreSQL 15 runs before PreCommit_Notify) every watcher's rows are packed
+// into as few messages as possible and handed to Async_Notify. Rows of a
+// rolled-back subtransaction are discarded when it aborts; a prepared
+// transaction sends nothing (PostgreSQL refuses PREPARE with a pending NOTIFY).
+//
+// Everything lives in a memory context under TopTransactionContext, so an
+// aborted transaction frees it with the rest.
+#pragma once
+
+#include "postgres_api.hpp"
+
+namespace ectowatch {
+
+struct PendingQueue;
+
+// One watcher's way into the current transaction's queue for its label,
+// cached on the watcher's plan so a row costs no hash lookup.
+struct ChangeTarget {
+  const char *label;
+  const char *rows_prefix;
+  int rows_prefix_length;
+  PendingQueue *queue = nullptr;
+  uint64 queue_generation = 0;
+  uint64 checked_header_version = 0;
+};
+
+// Adds one rendered row; `key_length` bytes of `row` hold `{` and the keys.
+// A row too big for any message is stored in its key-only form (written into
+// `row`, which is why it is not const) or counted as dropped.
+void pending_add_row(ChangeTarget *target, char *row, int length, int key_length);
+
+// Adds a complete message (the TRUNCATE message) in order with the rows.
+void pending_add_message(ChangeTarget *target, const char *message);
+
+void register_pending_changes_callbacks();
+
+} // namespace ectowatch

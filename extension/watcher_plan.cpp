@@ -1,0 +1,225 @@
+#include "watcher_plan.hpp"
+
+namespace ectowatch {
+
+namespace {
+
+constexpr const char *kArgumentLayout = "1";
+
+struct PlanCacheEntry {
+  Oid trigger_oid; // hash key
+  WatcherPlan *plan;
+};
+
+HTAB *plans_by_trigger = nullptr;
+
+const char *op_of_trigger(const Trigger *trigger) {
+  const int16 events =
+      trigger->tgtype & (TRIGGER_TYPE_INSERT | TRIGGER_TYPE_DELETE | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_TRUNCATE);
+  switch (events) {
+  case TRIGGER_TYPE_INSERT:
+    return "inserted";
+  case TRIGGER_TYPE_UPDATE:
+    return "updated";
+  case TRIGGER_TYPE_DELETE:
+    return "deleted";
+  case TRIGGER_TYPE_TRUNCATE:
+    return "truncated";
+  default:
+    return nullptr;
+  }
+}
+
+// Partitions carry clones of the parent's row trigger; the message names the
+// table the user watched, found by following tgparentid to the top.
+Oid watched_table_of(const Trigger *trigger, Oid relid) {
+  if (!trigger->tgisclone)
+    return relid;
+  Relation triggers = table_open(TriggerRelationId, AccessShareLock);
+  Oid trigger_oid = trigger->tgoid;
+  Oid watched = relid;
+  while (OidIsValid(trigger_oid)) {
+    ScanKeyData key;
+    ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(trigger_oid));
+    SysScanDesc scan = systable_beginscan(triggers, TriggerOidIndexId, true, nullptr, 1, &key);
+    HeapTuple tuple = systable_getnext(scan);
+    trigger_oid = InvalidOid;
+    if (HeapTupleIsValid(tuple)) {
+      auto *form = reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple));
+      watched = form->tgrelid;
+      trigger_oid = form->tgparentid;
+    }
+    systable_endscan(scan);
+  }
+  table_close(triggers, AccessShareLock);
+  return watched;
+}
+
+void append_json_name_list(StringInfo out, const WatcherColumn *columns, int count) {
+  appendStringInfoChar(out, '[');
+  for (int i = 0; i < count; ++i) {
+    if (i > 0)
+      appendStringInfoChar(out, ',');
+    // json_name is `"name":`; the list wants `"name"`.
+    appendBinaryStringInfo(out, columns[i].json_name, columns[i].json_name_length - 1);
+  }
+  appendStringInfoChar(out, ']');
+}
+
+const char *message_prefix(const char *op, Oid watched_relid, const char *label, const WatcherColumn *columns,
+                           int key_count) {
+  StringInfoData out;
+  initStringInfo(&out);
+  appendStringInfoString(&out, "{\"v\":1,\"op\":\"");
+  appendStringInfoString(&out, op);
+  appendStringInfoString(&out, "\",\"table\":");
+  escape_json(&out, quote_qualified_identifier(get_namespace_name(get_rel_namespace(watched_relid)),
+                                               get_rel_name(watched_relid)));
+  appendStringInfoString(&out, ",\"label\":");
+  escape_json(&out, label);
+  appendStringInfoString(&out, ",\"key\":");
+  append_json_name_list(&out, columns, key_count);
+  appendStringInfoString(&out, ",\"rows\":[");
+  return out.data;
+}
+
+bool usable_arguments(const Trigger *trigger, int *key_count) {
+  if (trigger->tgnargs < 4 || strcmp(trigger->tgargs[0], kArgumentLayout) != 0)
+    return false;
+  char *end = nullptr;
+  long keys = strtol(trigger->tgargs[2], &end, 10);
+  if (*end != '\0' || keys < 1 || keys > trigger->tgnargs - 3)
+    return false;
+  *key_count = static_cast<int>(keys);
+  return true;
+}
+
+WatcherPlan *build_plan(TriggerData *trigger_data) {
+  const Trigger *trigger = trigger_data->tg_trigger;
+  Relation relation = trigger_data->tg_relation;
+  const char *op = op_of_trigger(trigger);
+  int key_count = 0;
+  if (!op || !usable_arguments(trigger, &key_count)) {
+    // Remembered as unusable, so the warning comes once, not once per row.
+    auto *unusable = static_cast<WatcherPlan *>(MemoryContextAllocZero(TopMemoryContext, sizeof(WatcherPlan)));
+    unusable->trigger_oid = trigger->tgoid;
+    unusable->relid = RelationGetRelid(relation);
+    unusable->watched_relid = unusable->relid;
+    unusable->context = AllocSetContextCreate(TopMemoryContext, "ectowatch unusable plan", ALLOCSET_SMALL_SIZES);
+    unusable->valid = true;
+    unusable->usable = false;
+    ereport(WARNING, (errmsg("ectowatch: trigger \"%s\" on \"%s\" was not created by ectowatch_watch(); no "
+                             "notification is sent",
+                             trigger->tgname, RelationGetRelationName(relation)),
+                      errhint("Drop it and call ectowatch_watch() instead.")));
+    return unusable;
+  }
+
+  // Built in a context under the transaction until complete, so an error on
+  // the way leaks nothing; then moved to live as long as the backend.
+  MemoryContext context = AllocSetContextCreate(CurTransactionContext, "ectowatch watcher plan", ALLOCSET_SMALL_SIZES);
+  MemoryContext caller = MemoryContextSwitchTo(context);
+
+  auto *plan = static_cast<WatcherPlan *>(palloc0(sizeof(WatcherPlan)));
+  plan->trigger_oid = trigger->tgoid;
+  plan->relid = RelationGetRelid(relation);
+  plan->watched_relid = watched_table_of(trigger, plan->relid);
+  plan->context = context;
+  plan->label = pstrdup(trigger->tgargs[1]);
+  plan->key_count = key_count;
+  plan->column_count = trigger->tgnargs - 3;
+  plan->columns = static_cast<WatcherColumn *>(palloc0(sizeof(WatcherColumn) * plan->column_count));
+
+  TupleDesc descriptor = RelationGetDescr(relation);
+  for (int i = 0; i < plan->column_count; ++i) {
+    const char *name = trigger->tgargs[3 + i];
+    WatcherColumn *column = &plan->columns[i];
+    StringInfoData json_name;
+    initStringInfo(&json_name);
+    escape_json(&json_name, name);
+    appendStringInfoChar(&json_name, ':');
+    column->json_name = json_name.data;
+    column->json_name_length = json_name.len;
+    column->attnum = InvalidAttrNumber;
+    for (int a = 0; a < descriptor->natts; ++a) {
+      Form_pg_attribute attribute = TupleDescAttr(descriptor, a);
+      if (!attribute->attisdropped && strcmp(NameStr(attribute->attname), name) == 0) {
+        column->attnum = attribute->attnum;
+        init_column_encoder(&column->encoder, attribute->atttypid, context);
+        break;
+      }
+    }
+    if (column->attnum == InvalidAttrNumber)
+      ereport(WARNING, (errmsg("ectowatch: column \"%s\" of table \"%s\" used by watcher \"%s\" does not exist; "
+                               "it is sent as null",
+                               name, RelationGetRelationName(relation), plan->label),
+                        errhint("Call ectowatch_watch() again for this label with the current column names.")));
+  }
+
+  const char *row_op = strcmp(op, "truncated") == 0 ? "deleted" : op;
+  plan->rows_prefix = message_prefix(row_op, plan->watched_relid, plan->label, plan->columns, key_count);
+  StringInfoData truncate_message;
+  initStringInfo(&truncate_message);
+  appendStringInfoString(&truncate_message,
+                         message_prefix("truncated", plan->watched_relid, plan->label, plan->columns, key_count));
+  appendStringInfoString(&truncate_message, "]}");
+  plan->truncate_message = truncate_message.data;
+
+  plan->target.label = plan->label;
+  plan->target.rows_prefix = plan->rows_prefix;
+  plan->target.rows_prefix_length = static_cast<int>(strlen(plan->rows_prefix));
+  plan->valid = true;
+  plan->usable = true;
+
+  MemoryContextSwitchTo(caller);
+  MemoryContextSetParent(context, TopMemoryContext);
+  return plan;
+}
+
+void invalidate_plans(Oid relid) {
+  if (!plans_by_trigger)
+    return;
+  HASH_SEQ_STATUS scan;
+  hash_seq_init(&scan, plans_by_trigger);
+  while (auto *entry = static_cast<PlanCacheEntry *>(hash_seq_search(&scan)))
+    if (!OidIsValid(relid) || entry->plan->relid == relid || entry->plan->watched_relid == relid)
+      entry->plan->valid = false;
+}
+
+void on_relcache_invalidation(Datum, Oid relid) { invalidate_plans(relid); }
+
+// Renaming a schema sends no relcache invalidation for its tables, yet changes
+// the "table" field of their messages.
+void on_namespace_invalidation(Datum, int, uint32) { invalidate_plans(InvalidOid); }
+
+} // namespace
+
+WatcherPlan *watcher_plan_for(TriggerData *trigger_data) {
+  if (!plans_by_trigger) {
+    HASHCTL control;
+    control.keysize = sizeof(Oid);
+    control.entrysize = sizeof(PlanCacheEntry);
+    plans_by_trigger = hash_create("ectowatch watcher plans", 64, &control, HASH_ELEM | HASH_BLOBS);
+  }
+  Oid trigger_oid = trigger_data->tg_trigger->tgoid;
+  bool found;
+  auto *entry = static_cast<PlanCacheEntry *>(hash_search(plans_by_trigger, &trigger_oid, HASH_FIND, &found));
+  if (found && entry->plan->valid && entry->plan->relid == RelationGetRelid(trigger_data->tg_relation))
+    return entry->plan->usable ? entry->plan : nullptr;
+
+  // Stale or missing: build a new plan before touching the cache, so that an
+  // error while building leaves the cache as it was.
+  WatcherPlan *plan = build_plan(trigger_data);
+  entry = static_cast<PlanCacheEntry *>(hash_search(plans_by_trigger, &trigger_oid, HASH_ENTER, &found));
+  if (found)
+    MemoryContextDelete(entry->plan->context);
+  entry->plan = plan;
+  return plan->usable ? plan : nullptr;
+}
+
+void register_watcher_plan_invalidation() {
+  CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum)0);
+  CacheRegisterSyscacheCallback(NAMESPACEOID, on_namespace_invalidation, (Datum)0);
+}
+
+} // namespace ectowatch
