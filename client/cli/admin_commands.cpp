@@ -1,0 +1,98 @@
+// `ectowatch watch`, `unwatch` and `watchers`: managing watchers from a shell.
+#include "commands.hpp"
+
+#include <ectowatch/ectowatch.hpp>
+
+#include <algorithm>
+#include <iostream>
+
+namespace ectowatch::cli {
+
+void print_error(const std::exception &error) {
+  std::cerr << "ectowatch: " << error.what() << "\n";
+  if (auto *sql = dynamic_cast<const SqlError *>(&error)) {
+    if (!sql->hint().empty())
+      std::cerr << "hint: " << sql->hint() << "\n";
+    if (sql->sqlstate() == "42883" || sql->sqlstate() == "42P01")
+      std::cerr << "hint: is the extension installed in this database? Run CREATE EXTENSION ectowatch;\n";
+  }
+}
+
+int watch(const WatchArguments &arguments) {
+  try {
+    Client client(arguments.dsn);
+    WatchOptions options;
+    options.label = arguments.label;
+    options.extra_columns = arguments.extra_columns;
+    options.trigger_columns = arguments.trigger_columns;
+    options.key_columns = arguments.key_columns;
+    options.condition = arguments.condition;
+    options.replicated = arguments.replicated;
+    std::cout << client.watch(arguments.table, parse_op(arguments.op), options) << std::endl;
+    return kExitOk;
+  } catch (const UsageError &error) {
+    print_error(error);
+    return kExitUsage;
+  } catch (const std::exception &error) {
+    print_error(error);
+    return kExitError;
+  }
+}
+
+int unwatch(const std::string &dsn, const std::string &label) {
+  try {
+    Client client(dsn);
+    if (client.unwatch(label)) {
+      std::cout << "removed " << label << std::endl;
+      return kExitOk;
+    }
+    std::cerr << "ectowatch: no watcher is labelled \"" << label << "\" (ectowatch watchers lists them)\n";
+    return kExitError;
+  } catch (const std::exception &error) {
+    print_error(error);
+    return kExitError;
+  }
+}
+
+namespace {
+
+std::string join(const std::vector<std::string> &items) {
+  std::string text;
+  for (const auto &item : items)
+    text += (text.empty() ? "" : ",") + item;
+  return text;
+}
+
+} // namespace
+
+int watchers(const std::string &dsn) {
+  try {
+    Client client(dsn);
+    std::vector<std::vector<std::string>> lines = {
+        {"label", "table", "op", "key", "extra", "trigger columns", "condition", "replicated"}};
+    for (const WatcherInfo &watcher : client.watchers())
+      lines.push_back({watcher.label, watcher.table, std::string(to_string(watcher.op)), join(watcher.key_columns),
+                       join(watcher.extra_columns), join(watcher.trigger_columns), watcher.condition.value_or(""),
+                       watcher.replicated ? "yes" : "no"});
+    std::vector<std::size_t> widths(lines.front().size(), 0);
+    for (const auto &line : lines)
+      for (std::size_t i = 0; i < line.size(); ++i)
+        widths[i] = std::max(widths[i], line[i].size());
+    for (const auto &line : lines) {
+      std::string text;
+      for (std::size_t i = 0; i < line.size(); ++i)
+        text += line[i] + (i + 1 < line.size() ? std::string(widths[i] - line[i].size() + 2, ' ') : "");
+      while (!text.empty() && text.back() == ' ')
+        text.pop_back();
+      std::cout << text << "\n";
+    }
+    if (lines.size() == 1)
+      std::cout << "(no watchers: create one with ectowatch watch TABLE OP)\n";
+    return kExitOk;
+  } catch (const std::exception &error) {
+    print_error(error);
+    return kExitError;
+  }
+}
+
+} // namespace ectowatch::cli

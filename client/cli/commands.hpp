@@ -1,0 +1,42 @@
+// The subcommands of the `ectowatch` tool. Each returns the process exit code.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ectowatch::cli {
+
+// Exit codes shared by the subcommands.
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitTimeout = 3;
+
+struct ListenArguments {
+  std::string dsn;
+  std::optional<long long> count;
+  std::optional<double> timeout_seconds;
+  std::vector<std::string> targets;
+};
+int listen(const ListenArguments &arguments);
+
+struct WatchArguments {
+  std::string dsn;
+  std::string table;
+  std::string op;
+  std::optional<std::string> label;
+  std::vector<std::string> extra_columns;
+  std::vector<std::string> trigger_columns;
+  std::vector<std::string> key_columns;
+  std::optional<std::string> condition;
+  bool replicated = false;
+};
+int watch(const WatchArguments &arguments);
+int unwatch(const std::string &dsn, const std::string &label);
+int watchers(const std::string &dsn);
+
+// Prints an error of the library as "ectowatch: ..." (with the server's hint).
+void print_error(const std::exception &error);
+
+} // namespace ectowatch::cli

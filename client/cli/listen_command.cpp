@@ -1,0 +1,183 @@
+// `ectowatch listen`: one JSON line per row event, for shells and scripts.
+#include "commands.hpp"
+#include "json_text.hpp"
+#include "targets.hpp"
+
+#include <ectowatch/ectowatch.hpp>
+
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+
+namespace ectowatch::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int signal_pipe[2] = {-1, -1};
+
+extern "C" void on_signal(int) {
+  char byte = 1;
+  [[maybe_unused]] auto written = ::write(signal_pipe[1], &byte, 1);
+}
+
+void install_signal_handlers() {
+  if (::pipe(signal_pipe) != 0)
+    throw std::runtime_error("cannot create a pipe");
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+void print_line(const std::string &line) {
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+// Checks every target against ectowatch_watchers: the label exists and each
+// column is one of its key or extra columns.
+void validate(const std::vector<Target> &targets, const std::vector<WatcherInfo> &watchers) {
+  std::map<std::string, const WatcherInfo *> by_label;
+  for (const WatcherInfo &watcher : watchers)
+    by_label[watcher.label] = &watcher;
+  for (const Target &target : targets) {
+    auto found = by_label.find(target.label);
+    if (found == by_label.end())
+      throw UsageError("unknown label \"" + target.label +
+                       "\": no watcher has it (ectowatch watchers lists them; ectowatch watch creates one)");
+    const WatcherInfo &watcher = *found->second;
+    for (const auto &[column, value] : target.conditions) {
+      bool known = false;
+      for (const auto *columns : {&watcher.key_columns, &watcher.extra_columns})
+        for (const std::string &name : *columns)
+          known = known || name == column;
+      if (!known) {
+        std::string names;
+        for (const auto *columns : {&watcher.key_columns, &watcher.extra_columns})
+          for (const std::string &name : *columns)
+            names += (names.empty() ? "" : ", ") + name;
+        throw UsageError("watcher \"" + target.label + "\" sends no column \"" + column + "\" (it sends: " + names +
+                         ")");
+      }
+    }
+  }
+}
+
+} // namespace
+
+int listen(const ListenArguments &arguments) {
+  std::vector<Target> targets;
+  try {
+    for (const std::string &text : arguments.targets)
+      targets.push_back(parse_target(text));
+  } catch (const std::invalid_argument &error) {
+    std::cerr << "ectowatch: " << error.what() << "\n";
+    return kExitUsage;
+  }
+
+  std::unique_ptr<Client> client;
+  try {
+    client = std::make_unique<Client>(arguments.dsn, ClientOptions{.application_name = "ectowatch listen"});
+    validate(targets, client->watchers());
+    install_signal_handlers();
+  } catch (const std::exception &error) {
+    print_error(error);
+    return kExitError;
+  }
+
+  long long printed = 0;
+  // A row matched by several targets is printed once. The last event is kept
+  // (and with it its message, so its address cannot be reused meanwhile).
+  std::optional<Event> last;
+  auto on_event = [&](const Event &event) {
+    bool same = last && &last->message() == &event.message() && last->kind() == event.kind() &&
+                (event.kind() != Event::Kind::row || &last->row() == &event.row());
+    if (same)
+      return;
+    last = event;
+    std::string line;
+    switch (event.kind()) {
+    case Event::Kind::row: {
+      if (arguments.count && printed >= *arguments.count)
+        return;
+      line = "{\"label\":";
+      detail::append_json_string(line, event.label());
+      line += ",\"table\":";
+      detail::append_json_string(line, event.table());
+      line += ",\"op\":";
+      detail::append_json_string(line, to_string(event.op()));
+      line += ",\"row\":" + event.row().json();
+      if (event.truncated())
+        line += ",\"truncated\":true";
+      line += "}";
+      ++printed;
+      break;
+    }
+    case Event::Kind::dropped:
+      line = "{\"event\":\"dropped\",\"label\":";
+      detail::append_json_string(line, event.label());
+      line += ",\"count\":" + std::to_string(event.dropped()) + "}";
+      break;
+    case Event::Kind::truncated:
+      line = "{\"event\":\"truncated\",\"label\":";
+      detail::append_json_string(line, event.label());
+      line += "}";
+      break;
+    }
+    print_line(line);
+  };
+
+  std::vector<Subscription> subscriptions;
+  for (const Target &target : targets) {
+    if (target.conditions.empty()) {
+      subscriptions.push_back(client->subscribe(target.label, on_event));
+    } else {
+      std::vector<std::pair<std::string, MatchValue>> conditions;
+      for (const auto &[column, value] : target.conditions)
+        conditions.emplace_back(column, MatchValue(value));
+      subscriptions.push_back(client->subscribe(target.label, ColumnFilter(conditions), on_event));
+    }
+  }
+  client->on_resync([] { print_line("{\"event\":\"resync\"}"); });
+  client->on_error([](const Error &error) {
+    std::cerr << "ectowatch: " << error.what() << "\n";
+    std::cerr.flush();
+  });
+
+  auto deadline = arguments.timeout_seconds
+                      ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(*arguments.timeout_seconds))
+                      : Clock::time_point::max();
+  for (;;) {
+    if (arguments.count && printed >= *arguments.count)
+      return kExitOk;
+    auto now = Clock::now();
+    if (now >= deadline)
+      return arguments.count ? kExitTimeout : kExitOk;
+    long long wait_ms =
+        std::min<long long>(1000, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1);
+    int socket_fd = client->socket();
+    pollfd fds[2] = {{signal_pipe[0], POLLIN, 0}, {socket_fd, POLLIN, 0}};
+    if (socket_fd < 0)
+      wait_ms = std::min<long long>(wait_ms, 100); // reconnecting: process() retries when due
+    ::poll(fds, socket_fd >= 0 ? 2 : 1, static_cast<int>(wait_ms));
+    if (fds[0].revents & POLLIN) {
+      std::fflush(stdout);
+      return kExitOk;
+    }
+    client->process();
+  }
+}
+
+} // namespace ectowatch::cli

@@ -1,0 +1,90 @@
+// `ectowatch`: the command-line tool on the client library.
+//   ectowatch listen TARGET...      print row events as JSON lines
+//   ectowatch watch TABLE OP ...    create or replace a watcher
+//   ectowatch unwatch LABEL         remove one
+//   ectowatch watchers              list them
+#include "commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+using namespace ectowatch::cli;
+
+namespace {
+
+void add_dsn(CLI::App *command, std::string &dsn) {
+  command->add_option("--dsn", dsn,
+                      "libpq connection string or URI (default: libpq's defaults and the PG* environment)");
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"ectowatch: PostgreSQL row changes as small JSON messages"};
+  app.require_subcommand(1);
+
+  ListenArguments listen_arguments;
+  auto *listen_command = app.add_subcommand(
+      "listen", "Print one JSON line per changed row of the given watchers (LABEL or LABEL:COLUMN=VALUE[,...])");
+  add_dsn(listen_command, listen_arguments.dsn);
+  listen_command->add_option("--count", listen_arguments.count, "Exit 0 after this many row lines")
+      ->check(CLI::PositiveNumber);
+  listen_command
+      ->add_option("--timeout", listen_arguments.timeout_seconds,
+                   "Exit after this many seconds in all (3 if --count lines were not printed by then)")
+      ->check(CLI::NonNegativeNumber);
+  listen_command->add_option("targets", listen_arguments.targets, "LABEL or LABEL:COLUMN=VALUE[,COLUMN=VALUE...]")
+      ->required();
+
+  WatchArguments watch_arguments;
+  auto *watch_command = app.add_subcommand("watch", "Create or replace a watcher; prints its label (= channel)");
+  add_dsn(watch_command, watch_arguments.dsn);
+  watch_command->add_option("table", watch_arguments.table, "Table to watch (schema-qualified if needed)")->required();
+  watch_command->add_option("op", watch_arguments.op, "inserted, updated or deleted")
+      ->required()
+      ->check(CLI::IsMember({"inserted", "updated", "deleted"}));
+  watch_command->add_option("--label", watch_arguments.label, "Label (default: <table>_<op>)");
+  watch_command->add_option("--extra-columns", watch_arguments.extra_columns, "Columns sent next to the key: a,b")
+      ->delimiter(',');
+  watch_command
+      ->add_option("--trigger-columns", watch_arguments.trigger_columns,
+                   "updated only: send only when one of these changed: a,b")
+      ->delimiter(',');
+  watch_command->add_option("--key-columns", watch_arguments.key_columns, "Key columns (default: the primary key)")
+      ->delimiter(',');
+  watch_command->add_option("--condition", watch_arguments.condition,
+                            "SQL boolean expression over OLD and NEW, as in CREATE TRIGGER ... WHEN");
+  watch_command->add_flag("--replicated", watch_arguments.replicated,
+                          "Also fire for rows applied by logical replication");
+
+  std::string unwatch_dsn, unwatch_label;
+  auto *unwatch_command = app.add_subcommand("unwatch", "Remove a watcher (exit 1 if it did not exist)");
+  add_dsn(unwatch_command, unwatch_dsn);
+  unwatch_command->add_option("label", unwatch_label, "Label of the watcher")->required();
+
+  std::string watchers_dsn;
+  auto *watchers_command = app.add_subcommand("watchers", "List the watchers of the database");
+  add_dsn(watchers_command, watchers_dsn);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp &help) {
+    return app.exit(help);
+  } catch (const CLI::CallForAllHelp &help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError &error) {
+    app.exit(error);
+    return kExitUsage;
+  }
+
+  if (*listen_command)
+    return listen(listen_arguments);
+  if (*watch_command)
+    return watch(watch_arguments);
+  if (*unwatch_command)
+    return unwatch(unwatch_dsn, unwatch_label);
+  if (*watchers_command)
+    return watchers(watchers_dsn);
+  return kExitUsage;
+}

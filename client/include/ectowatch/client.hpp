@@ -1,0 +1,170 @@
+// ectowatch::Client: one connection that LISTENs, decodes ectowatch messages
+// and hands each changed row to the local subscribers that want it.
+//
+// Threads
+//   start()      runs two threads: an I/O thread that reads the socket and
+//                decodes, and a dispatch thread that runs callbacks in message
+//                order. A slow callback never stops the socket from being drained.
+//   run()        does both on the calling thread until stop().
+//   socket() + process()
+//                for your own event loop: when socket() is readable (or at
+//                least every options.health_check_interval), call process();
+//                it reads, decodes and runs callbacks on your thread. socket()
+//                can change after a reconnect: ask again after process().
+// subscribe(), unsubscribe (Subscription::reset or its destructor), watch()
+// and the on_* setters may be called from any thread, also from a callback.
+// Callbacks of one client never run concurrently with each other.
+//
+// Delivery is at-most-once (NOTIFY): after a reconnect every resync callback
+// runs once, because events may have been missed; reload what you show.
+#pragma once
+
+#include "ectowatch/errors.hpp"
+#include "ectowatch/filters.hpp"
+#include "ectowatch/message.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ectowatch {
+
+struct ClientOptions {
+  std::string application_name = "ectowatch";
+  // Reconnect backoff: initial, doubled after each failure, capped.
+  std::chrono::milliseconds reconnect_initial{100};
+  std::chrono::milliseconds reconnect_max{10'000};
+  // An idle connection is checked this often with a cheap round trip; TCP
+  // keepalives are also requested from libpq.
+  std::chrono::milliseconds health_check_interval{15'000};
+  // Seconds libpq waits for a connection to be established.
+  int connect_timeout_seconds = 10;
+};
+
+struct SubscribeOptions {
+  // When set: at most one event per key per window; the first is delivered at
+  // once, later ones in the window collapse into the latest, delivered when
+  // the window ends. Dropped and truncated events are never coalesced.
+  std::optional<std::chrono::milliseconds> coalesce;
+};
+
+struct WatchOptions {
+  std::optional<std::string> label;
+  std::vector<std::string> trigger_columns;
+  std::vector<std::string> extra_columns;
+  std::vector<std::string> key_columns;
+  std::optional<std::string> condition;
+  bool replicated = false;
+};
+
+// One row of ectowatch_watchers.
+struct WatcherInfo {
+  std::string label;
+  std::string table;
+  Op op = Op::inserted;
+  std::string channel;
+  std::vector<std::string> key_columns;
+  std::vector<std::string> extra_columns;
+  std::vector<std::string> trigger_columns;
+  std::optional<std::string> condition;
+  bool replicated = false;
+};
+
+// Why subscribers may have missed events.
+struct Resync {
+  enum class Reason {
+    reconnected, // the connection was lost and is back: everything may be stale
+    truncated,   // `label`'s table was truncated
+    dropped,     // rows of `label` were too big to be sent
+  };
+  Reason reason;
+  std::string label; // empty for `reconnected`
+};
+
+using EventCallback = std::function<void(const Event &)>;
+using ErrorCallback = std::function<void(const Error &)>;
+
+class Client;
+
+// Keeps a subscription alive; unsubscribes when reset or destroyed. After
+// reset() returns, the callback is not called again (if a call is running on
+// another thread, reset() waits for it; from inside the callback it does not).
+class ECTOWATCH_EXPORT Subscription {
+public:
+  Subscription() = default;
+  Subscription(Subscription &&) noexcept = default;
+  Subscription &operator=(Subscription &&other) noexcept;
+  Subscription(const Subscription &) = delete;
+  Subscription &operator=(const Subscription &) = delete;
+  ~Subscription();
+
+  void reset();
+  bool active() const noexcept { return !state_.expired(); }
+
+  struct State; // implementation detail
+
+private:
+  friend class Client;
+  explicit Subscription(std::weak_ptr<State> state) : state_(std::move(state)) {}
+  std::weak_ptr<State> state_;
+};
+
+class ECTOWATCH_EXPORT Client {
+public:
+  // `conninfo`: any libpq connection string or URI ("" = libpq's defaults and
+  // the PG* environment). Connects at once; throws ConnectionError on failure.
+  explicit Client(const std::string &conninfo, ClientOptions options = {});
+  ~Client();
+  Client(const Client &) = delete;
+  Client &operator=(const Client &) = delete;
+
+  // Creates or replaces a watcher with ectowatch_watch(); returns its label.
+  // Throws SqlError (with its SQLSTATE) when the server refuses.
+  std::string watch(const std::string &table, Op op, const WatchOptions &options = {});
+  // Removes a watcher; false if it did not exist.
+  bool unwatch(const std::string &label);
+  // The watchers of the database, ordered by label.
+  std::vector<WatcherInfo> watchers();
+
+  // Every row of a watcher (label = channel).
+  [[nodiscard]] Subscription subscribe(const std::string &label, EventCallback callback, SubscribeOptions options = {});
+  // One record.
+  [[nodiscard]] Subscription subscribe(const std::string &label, const Key &key, EventCallback callback,
+                                       SubscribeOptions options = {});
+  // Rows whose key or extra columns have these values. Name the type:
+  // subscribe(label, ColumnFilter{"post_id", 7}, ...) (a bare {...} would be ambiguous with Key).
+  [[nodiscard]] Subscription subscribe(const std::string &label, const ColumnFilter &filter, EventCallback callback,
+                                       SubscribeOptions options = {});
+  // The same for one column: subscribe("comments_deleted", "post_id", 7, ...).
+  [[nodiscard]] Subscription subscribe(const std::string &label, const std::string &column, MatchValue value,
+                                       EventCallback callback, SubscribeOptions options = {}) {
+    return subscribe(label, ColumnFilter(column, std::move(value)), std::move(callback), options);
+  }
+
+  void on_resync(std::function<void()> callback);
+  void on_resync(std::function<void(const Resync &)> callback);
+  // Undecodable messages, callbacks that threw, lost connections (while
+  // retrying). Without a handler they are ignored.
+  void on_error(ErrorCallback callback);
+
+  void start();
+  void run();
+  void stop();
+  int socket() const;
+  // Reads what has arrived and runs the callbacks due; returns the number of
+  // events delivered. Never blocks on the socket; reconnects when it is time.
+  std::size_t process();
+
+  bool connected() const;
+  std::uint64_t reconnects() const;
+
+private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+} // namespace ectowatch

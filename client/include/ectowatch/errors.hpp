@@ -1,0 +1,61 @@
+// Exceptions thrown by the ectowatch client, and passed to on_error callbacks.
+#pragma once
+
+#include "ectowatch/export.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace ectowatch {
+
+// Root of everything the client throws.
+class ECTOWATCH_EXPORT Error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+// The server cannot be reached, or the connection was lost.
+class ECTOWATCH_EXPORT ConnectionError : public Error {
+public:
+  using Error::Error;
+};
+
+// The server rejected a statement; sqlstate() says why (e.g. "42501").
+class ECTOWATCH_EXPORT SqlError : public Error {
+public:
+  SqlError(const std::string &message, std::string sqlstate, std::string hint = {})
+      : Error(message), sqlstate_(std::move(sqlstate)), hint_(std::move(hint)) {}
+  const std::string &sqlstate() const noexcept { return sqlstate_; }
+  const std::string &hint() const noexcept { return hint_; }
+
+private:
+  std::string sqlstate_;
+  std::string hint_;
+};
+
+// The API was used wrongly (a missing column, a wrong type, a bad label).
+class ECTOWATCH_EXPORT UsageError : public Error {
+public:
+  using Error::Error;
+};
+
+// A notification that is not a valid ectowatch message. It is skipped.
+class ECTOWATCH_EXPORT ProtocolError : public Error {
+public:
+  ProtocolError(const std::string &message, std::string channel, std::string payload)
+      : Error(message), channel_(std::move(channel)), payload_(std::move(payload)) {}
+  const std::string &channel() const noexcept { return channel_; }
+  const std::string &payload() const noexcept { return payload_; }
+
+private:
+  std::string channel_;
+  std::string payload_;
+};
+
+// A subscriber's callback threw; delivery to the others went on.
+class ECTOWATCH_EXPORT CallbackError : public Error {
+public:
+  using Error::Error;
+};
+
+} // namespace ectowatch

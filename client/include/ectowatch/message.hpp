@@ -1,0 +1,121 @@
+// Decoded ectowatch messages (format v1, docs/protocol.md): values, rows,
+// messages and the events subscribers receive.
+#pragma once
+
+#include "ectowatch/export.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ectowatch {
+
+enum class Op { inserted, updated, deleted, truncated };
+ECTOWATCH_EXPORT std::string_view to_string(Op op);
+// "inserted" -> Op::inserted; throws UsageError for anything else.
+ECTOWATCH_EXPORT Op parse_op(std::string_view text);
+
+// One column value, as the message carries it.
+class ECTOWATCH_EXPORT Value {
+public:
+  enum class Kind { null, boolean, number, string, object, array };
+
+  Value() = default;
+  Value(Kind kind, std::string json, std::string text) : kind_(kind), json_(std::move(json)), text_(std::move(text)) {}
+
+  Kind kind() const noexcept { return kind_; }
+  bool is_null() const noexcept { return kind_ == Kind::null; }
+  // The value exactly as JSON, e.g. `42`, `"ann"`, `{"a":1}`.
+  const std::string &json() const noexcept { return json_; }
+  // What filters compare: a string's content, or the JSON text of anything else.
+  const std::string &text() const noexcept { return text_; }
+
+  // Typed access: std::int64_t, std::uint64_t, int, double (numbers), bool,
+  // std::string / std::string_view (a string's content; the JSON text of any
+  // other value). Throws UsageError when the value is not of that type.
+  template <typename T> T as() const;
+
+private:
+  Kind kind_ = Kind::null;
+  std::string json_ = "null";
+  std::string text_ = "null";
+};
+
+// One changed row: the key columns, then the extra columns, in message order.
+class ECTOWATCH_EXPORT Row {
+public:
+  using Column = std::pair<std::string, Value>;
+
+  Row() = default;
+  Row(std::vector<Column> columns, std::string json) : columns_(std::move(columns)), json_(std::move(json)) {}
+
+  const std::vector<Column> &columns() const noexcept { return columns_; }
+  bool has(std::string_view column) const noexcept { return find(column) != nullptr; }
+  const Value *find(std::string_view column) const noexcept;
+  // Throws UsageError naming the columns the row has.
+  const Value &at(std::string_view column) const;
+  bool is_null(std::string_view column) const { return at(column).is_null(); }
+  template <typename T> T get(std::string_view column) const { return at(column).as<T>(); }
+  // Empty when the column is missing or null.
+  template <typename T> std::optional<T> get_optional(std::string_view column) const {
+    const Value *value = find(column);
+    if (!value || value->is_null())
+      return std::nullopt;
+    return value->as<T>();
+  }
+  // The row object as JSON.
+  const std::string &json() const noexcept { return json_; }
+
+private:
+  std::vector<Column> columns_;
+  std::string json_;
+};
+
+// One notification, decoded.
+struct Message {
+  int version = 1;
+  Op op = Op::inserted;
+  std::string table;
+  std::string label;
+  std::string channel;
+  std::vector<std::string> key_columns;
+  std::vector<Row> rows;
+  bool truncated = false;
+  std::uint64_t dropped = 0;
+};
+
+// What a subscriber receives. Cheap to copy; may be kept after the callback.
+class ECTOWATCH_EXPORT Event {
+public:
+  enum class Kind {
+    row,       // one changed row: row() is valid
+    dropped,   // dropped() rows of a message did not fit and were left out
+    truncated, // the table was truncated (TRUNCATE); no rows
+  };
+
+  Event(std::shared_ptr<const Message> message, Kind kind, std::size_t row_index = 0)
+      : message_(std::move(message)), kind_(kind), row_index_(row_index) {}
+
+  Kind kind() const noexcept { return kind_; }
+  Op op() const noexcept { return message_->op; }
+  const std::string &label() const noexcept { return message_->label; }
+  const std::string &table() const noexcept { return message_->table; }
+  const std::vector<std::string> &key_columns() const noexcept { return message_->key_columns; }
+  // The row; throws UsageError for dropped and truncated events.
+  const Row &row() const;
+  // True when this row's message lost extra columns of some row to the size limit.
+  bool truncated() const noexcept { return message_->truncated; }
+  std::uint64_t dropped() const noexcept { return kind_ == Kind::dropped ? message_->dropped : 0; }
+  const Message &message() const noexcept { return *message_; }
+
+private:
+  std::shared_ptr<const Message> message_;
+  Kind kind_;
+  std::size_t row_index_;
+};
+
+} // namespace ectowatch

@@ -1,0 +1,604 @@
+// ectowatch::Client: the connection loop (connect, LISTEN, read, reconnect)
+// and the dispatch loop (match rows to subscriptions, coalesce, call back).
+#include "ectowatch/client.hpp"
+
+#include "message_decoder.hpp"
+#include "pg_connection.hpp"
+#include "subscription_registry.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <variant>
+
+namespace ectowatch {
+
+using Clock = std::chrono::steady_clock;
+using detail::SubscriptionPtr;
+
+struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
+  // Work handed from the I/O side to the dispatch side, in arrival order.
+  struct ErrorItem {
+    std::exception_ptr error;
+  };
+  using Work = std::variant<std::shared_ptr<const Message>, Resync, ErrorItem>;
+
+  Impl(std::string conninfo_, ClientOptions options_) : conninfo(std::move(conninfo_)), options(std::move(options_)) {
+    wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd < 0)
+      throw ConnectionError("cannot create an eventfd");
+  }
+  ~Impl() {
+    if (wake_fd >= 0)
+      close(wake_fd);
+  }
+
+  const std::string conninfo;
+  const ClientOptions options;
+
+  // --- the connection (I/O side) -------------------------------------------
+  mutable std::mutex connection_mutex;
+  std::unique_ptr<detail::PgConnection> connection; // null while disconnected
+  std::set<std::string> listening;                  // channels LISTENed on `connection`
+  bool ever_connected = false;
+  Clock::time_point next_attempt{};
+  std::chrono::milliseconds backoff{0};
+  Clock::time_point last_activity = Clock::now();
+  std::atomic<bool> is_connected{false};
+  std::atomic<std::uint64_t> reconnect_count{0};
+  int wake_fd = -1;
+
+  // --- subscriptions ---------------------------------------------------------
+  detail::SubscriptionRegistry registry;
+  std::atomic<std::uint64_t> next_subscription_id{1};
+
+  // --- callbacks ---------------------------------------------------------------
+  std::mutex callbacks_mutex;
+  std::vector<std::function<void(const Resync &)>> resync_callbacks;
+  ErrorCallback error_callback;
+
+  // --- dispatch ------------------------------------------------------------------
+  std::mutex queue_mutex;
+  std::condition_variable queue_changed;
+  std::deque<Work> queue;
+  // Coalescing windows that end: (due, subscription, key).
+  std::multimap<Clock::time_point, std::pair<std::weak_ptr<Subscription::State>, std::string>> timers;
+  std::mutex dispatch_mutex; // one dispatcher at a time: callbacks never overlap
+  std::atomic<std::thread::id> dispatching_thread{};
+
+  // --- threads ---------------------------------------------------------------------
+  std::atomic<bool> stopping{false};
+  std::thread io_thread;
+  std::thread dispatch_thread;
+
+  void wake() {
+    uint64_t one = 1;
+    [[maybe_unused]] auto written = ::write(wake_fd, &one, sizeof one);
+  }
+  void drain_wake() {
+    uint64_t value;
+    while (::read(wake_fd, &value, sizeof value) > 0) {
+    }
+  }
+
+  void enqueue(Work work) {
+    {
+      std::lock_guard lock(queue_mutex);
+      queue.push_back(std::move(work));
+    }
+    queue_changed.notify_all();
+  }
+  void enqueue_error(std::exception_ptr error) { enqueue(ErrorItem{std::move(error)}); }
+
+  // Decodes and queues what arrived. Called with connection_mutex held.
+  void accept(std::vector<detail::Notification> notifications) {
+    for (auto &notification : notifications) {
+      if (!registry.wants(notification.channel))
+        continue; // unsubscribed meanwhile
+      try {
+        enqueue(detail::decode_message(notification.channel, notification.payload));
+      } catch (const ProtocolError &) {
+        enqueue_error(std::current_exception());
+      }
+    }
+  }
+
+  // --- connection management (connection_mutex held) ------------------------------
+  void connect_locked() {
+    auto fresh =
+        std::make_unique<detail::PgConnection>(conninfo, options.application_name, options.connect_timeout_seconds);
+    std::set<std::string> channels;
+    for (const std::string &label : registry.labels()) {
+      fresh->listen(label);
+      channels.insert(label);
+    }
+    connection = std::move(fresh);
+    listening = std::move(channels);
+    last_activity = Clock::now();
+    backoff = std::chrono::milliseconds(0);
+    is_connected = true;
+    accept(connection->take_buffered());
+    if (ever_connected) {
+      ++reconnect_count;
+      enqueue(Resync{Resync::Reason::reconnected, {}});
+    }
+    ever_connected = true;
+  }
+
+  void lose_connection_locked(const ConnectionError &error) {
+    connection.reset();
+    listening.clear();
+    is_connected = false;
+    next_attempt = Clock::now(); // the first retry is immediate
+    enqueue_error(std::make_exception_ptr(error));
+  }
+
+  void try_reconnect_locked() {
+    if (Clock::now() < next_attempt)
+      return;
+    try {
+      connect_locked();
+    } catch (const Error &error) {
+      connection.reset();
+      backoff = backoff.count() == 0 ? options.reconnect_initial : std::min(backoff * 2, options.reconnect_max);
+      next_attempt = Clock::now() + backoff;
+      enqueue_error(std::current_exception());
+    }
+  }
+
+  // LISTEN or UNLISTEN `label` so that the connection matches the registry.
+  void sync_channel(const std::string &label) {
+    std::lock_guard lock(connection_mutex);
+    if (!connection)
+      return; // the reconnect LISTENs every wanted channel
+    bool wanted = registry.wants(label);
+    bool listened = listening.count(label) > 0;
+    try {
+      if (wanted && !listened) {
+        connection->listen(label);
+        listening.insert(label);
+      } else if (!wanted && listened) {
+        connection->unlisten(label);
+        listening.erase(label);
+      }
+      accept(connection->take_buffered());
+    } catch (const ConnectionError &error) {
+      lose_connection_locked(error);
+      wake();
+    }
+  }
+
+  // One round of I/O without blocking: reconnect if due, read, check health.
+  void poll_connection() {
+    std::lock_guard lock(connection_mutex);
+    if (!connection) {
+      try_reconnect_locked();
+      return;
+    }
+    try {
+      auto notifications = connection->read_notifications();
+      auto now = Clock::now();
+      if (!notifications.empty()) {
+        last_activity = now;
+      } else if (now - last_activity >= options.health_check_interval) {
+        connection->check_alive();
+        last_activity = now;
+        notifications = connection->take_buffered();
+      }
+      accept(std::move(notifications));
+    } catch (const ConnectionError &error) {
+      lose_connection_locked(error);
+    }
+  }
+
+  // Blocks until the socket is readable, a wake-up, or `deadline`.
+  void wait_for_input(Clock::time_point deadline) {
+    int socket_fd = -1;
+    {
+      std::lock_guard lock(connection_mutex);
+      if (connection) {
+        socket_fd = connection->socket();
+        deadline = std::min(deadline, last_activity + options.health_check_interval);
+      } else {
+        deadline = std::min(deadline, next_attempt);
+      }
+    }
+    auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    pollfd fds[2] = {{wake_fd, POLLIN, 0}, {socket_fd, POLLIN, 0}};
+    ::poll(fds, socket_fd >= 0 ? 2 : 1, static_cast<int>(std::clamp<long long>(timeout, 0, 60'000)));
+    drain_wake();
+  }
+
+  // --- dispatch -------------------------------------------------------------------
+  static void call(const SubscriptionPtr &subscription, const Event &event, Impl &impl) {
+    std::lock_guard lock(subscription->call_mutex);
+    if (!subscription->active)
+      return;
+    try {
+      subscription->callback(event);
+    } catch (const std::exception &error) {
+      impl.report(CallbackError(std::string("a subscriber of \"") + subscription->label + "\" threw: " + error.what()));
+    } catch (...) {
+      impl.report(CallbackError("a subscriber of \"" + subscription->label + "\" threw a non-standard exception"));
+    }
+  }
+
+  void report(const Error &error) {
+    ErrorCallback callback;
+    {
+      std::lock_guard lock(callbacks_mutex);
+      callback = error_callback;
+    }
+    if (callback) {
+      try {
+        callback(error);
+      } catch (...) {
+        // An error handler that throws has nobody left to tell.
+      }
+    }
+  }
+
+  void deliver(const SubscriptionPtr &subscription, const Event &event) {
+    if (!subscription->active)
+      return;
+    if (!subscription->options.coalesce || event.kind() != Event::Kind::row) {
+      call(subscription, event, *this);
+      return;
+    }
+    auto window = *subscription->options.coalesce;
+    auto now = Clock::now();
+    std::string key = detail::row_key(event.message(), event.row());
+    auto [slot, fresh] = subscription->slots.try_emplace(key);
+    if (fresh) {
+      slot->second.last_delivery = now;
+      schedule(now + window, subscription, key);
+      call(subscription, event, *this);
+    } else {
+      slot->second.pending = event; // the latest wins; sent when the window ends
+    }
+  }
+
+  void schedule(Clock::time_point due, const SubscriptionPtr &subscription, const std::string &key) {
+    std::lock_guard lock(queue_mutex);
+    timers.emplace(due, std::make_pair(std::weak_ptr<Subscription::State>(subscription), key));
+  }
+
+  // Ends the coalescing windows that are due; returns the events delivered.
+  std::size_t fire_timers() {
+    std::size_t delivered = 0;
+    for (;;) {
+      std::weak_ptr<Subscription::State> weak;
+      std::string key;
+      {
+        std::lock_guard lock(queue_mutex);
+        if (timers.empty() || timers.begin()->first > Clock::now())
+          return delivered;
+        weak = timers.begin()->second.first;
+        key = std::move(timers.begin()->second.second);
+        timers.erase(timers.begin());
+      }
+      SubscriptionPtr subscription = weak.lock();
+      if (!subscription)
+        continue;
+      auto slot = subscription->slots.find(key);
+      if (slot == subscription->slots.end())
+        continue;
+      if (!slot->second.pending) {
+        subscription->slots.erase(slot); // a quiet window: forget the key
+        continue;
+      }
+      Event event = std::move(*slot->second.pending);
+      slot->second.pending.reset();
+      slot->second.last_delivery = Clock::now();
+      schedule(slot->second.last_delivery + *subscription->options.coalesce, subscription, key);
+      call(subscription, event, *this);
+      ++delivered;
+    }
+  }
+
+  void resync(const Resync &event) {
+    std::vector<std::function<void(const Resync &)>> callbacks;
+    {
+      std::lock_guard lock(callbacks_mutex);
+      callbacks = resync_callbacks;
+    }
+    for (auto &callback : callbacks) {
+      try {
+        callback(event);
+      } catch (const std::exception &error) {
+        report(CallbackError(std::string("a resync callback threw: ") + error.what()));
+      } catch (...) {
+        report(CallbackError("a resync callback threw a non-standard exception"));
+      }
+    }
+  }
+
+  std::size_t dispatch(const Work &work) {
+    std::size_t delivered = 0;
+    if (auto *message = std::get_if<std::shared_ptr<const Message>>(&work)) {
+      const auto &shared = *message;
+      for (std::size_t i = 0; i < shared->rows.size(); ++i) {
+        Event event(shared, Event::Kind::row, i);
+        for (const SubscriptionPtr &subscription : registry.match(*shared, shared->rows[i])) {
+          deliver(subscription, event);
+          ++delivered;
+        }
+      }
+      if (shared->dropped > 0 || shared->op == Op::truncated) {
+        Event event(shared, shared->op == Op::truncated ? Event::Kind::truncated : Event::Kind::dropped);
+        for (const SubscriptionPtr &subscription : registry.all_of(shared->label)) {
+          deliver(subscription, event);
+          ++delivered;
+        }
+        resync(
+            Resync{shared->op == Op::truncated ? Resync::Reason::truncated : Resync::Reason::dropped, shared->label});
+      }
+    } else if (auto *event = std::get_if<Resync>(&work)) {
+      resync(*event);
+    } else if (auto *item = std::get_if<ErrorItem>(&work)) {
+      try {
+        std::rethrow_exception(item->error);
+      } catch (const Error &error) {
+        report(error);
+      } catch (...) {
+      }
+    }
+    return delivered;
+  }
+
+  // Runs everything queued and every due timer; returns events delivered.
+  std::size_t dispatch_ready() {
+    std::lock_guard dispatching(dispatch_mutex);
+    dispatching_thread = std::this_thread::get_id();
+    std::size_t delivered = 0;
+    for (;;) {
+      Work work;
+      {
+        std::lock_guard lock(queue_mutex);
+        if (queue.empty())
+          break;
+        work = std::move(queue.front());
+        queue.pop_front();
+      }
+      delivered += dispatch(work);
+    }
+    delivered += fire_timers();
+    dispatching_thread = std::thread::id{};
+    return delivered;
+  }
+
+  Clock::time_point next_timer() {
+    std::lock_guard lock(queue_mutex);
+    return timers.empty() ? Clock::time_point::max() : timers.begin()->first;
+  }
+
+  // --- loops ---------------------------------------------------------------------
+  void io_loop() {
+    while (!stopping) {
+      poll_connection();
+      wait_for_input(Clock::now() + options.health_check_interval);
+    }
+  }
+
+  void dispatch_loop() {
+    while (!stopping) {
+      dispatch_ready();
+      std::unique_lock lock(queue_mutex);
+      auto due = timers.empty() ? Clock::now() + std::chrono::seconds(1) : timers.begin()->first;
+      queue_changed.wait_until(lock, due, [&] { return stopping || !queue.empty(); });
+    }
+  }
+
+  void unsubscribe(Subscription::State &subscription) {
+    bool was_active = subscription.active.exchange(false);
+    if (!was_active)
+      return;
+    bool label_gone = registry.remove(subscription);
+    if (label_gone)
+      sync_channel(subscription.label);
+    // Wait for a callback running on another thread; from the dispatching
+    // thread itself (unsubscribing inside a callback) there is nothing to wait for.
+    if (dispatching_thread.load() != std::this_thread::get_id())
+      std::lock_guard wait_for_callback(subscription.call_mutex);
+  }
+
+  Subscription subscribe(std::shared_ptr<Subscription::State> state) {
+    if (state->label.empty())
+      throw UsageError("subscribe: the label must not be empty");
+    state->id = next_subscription_id++;
+    std::weak_ptr<Impl> self = weak_from_this();
+    state->unsubscribe = [self](Subscription::State &subscription) {
+      if (auto impl = self.lock())
+        impl->unsubscribe(subscription);
+    };
+    if (registry.add(state))
+      sync_channel(state->label);
+    return Subscription(state);
+  }
+};
+
+// --- Subscription --------------------------------------------------------------
+
+Subscription &Subscription::operator=(Subscription &&other) noexcept {
+  if (this != &other) {
+    reset();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+Subscription::~Subscription() { reset(); }
+
+void Subscription::reset() {
+  if (auto state = state_.lock())
+    state->unsubscribe(*state);
+  state_.reset();
+}
+
+// --- Client ----------------------------------------------------------------------
+
+Client::Client(const std::string &conninfo, ClientOptions options)
+    : impl_(std::make_shared<Impl>(conninfo, std::move(options))) {
+  std::lock_guard lock(impl_->connection_mutex);
+  impl_->connect_locked();
+}
+
+Client::~Client() {
+  stop();
+  std::lock_guard lock(impl_->connection_mutex);
+  impl_->connection.reset();
+}
+
+std::string Client::watch(const std::string &table, Op op, const WatchOptions &options) {
+  auto array = [](const std::vector<std::string> &columns) -> std::optional<std::string> {
+    if (columns.empty())
+      return std::nullopt;
+    // A text[] literal; every element quoted.
+    std::string literal = "{";
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+      literal += i ? ",\"" : "\"";
+      for (char c : columns[i]) {
+        if (c == '"' || c == '\\')
+          literal.push_back('\\');
+        literal.push_back(c);
+      }
+      literal += "\"";
+    }
+    return literal + "}";
+  };
+  std::lock_guard lock(impl_->connection_mutex);
+  if (!impl_->connection)
+    throw ConnectionError("watch: not connected (reconnecting)");
+  auto label = impl_->connection->query_value(
+      "SELECT ectowatch_watch($1::regclass, $2, label => $3, trigger_columns => $4::text[], "
+      "extra_columns => $5::text[], key_columns => $6::text[], condition => $7, replicated => $8::boolean)",
+      {table, std::string(to_string(op)), options.label, array(options.trigger_columns), array(options.extra_columns),
+       array(options.key_columns), options.condition, std::string(options.replicated ? "true" : "false")});
+  impl_->accept(impl_->connection->take_buffered());
+  return label.value_or("");
+}
+
+bool Client::unwatch(const std::string &label) {
+  std::lock_guard lock(impl_->connection_mutex);
+  if (!impl_->connection)
+    throw ConnectionError("unwatch: not connected (reconnecting)");
+  auto existed = impl_->connection->query_value("SELECT ectowatch_unwatch($1)", {label});
+  impl_->accept(impl_->connection->take_buffered());
+  return existed == std::optional<std::string>("t");
+}
+
+std::vector<WatcherInfo> Client::watchers() {
+  std::lock_guard lock(impl_->connection_mutex);
+  if (!impl_->connection)
+    throw ConnectionError("watchers: not connected (reconnecting)");
+  auto json = impl_->connection->query_value(
+      "SELECT json_agg(w ORDER BY w.label)::text FROM (SELECT label, table_name::text AS table_name, op, channel, "
+      "key_columns, extra_columns, trigger_columns, condition, replicated FROM ectowatch_watchers) w",
+      {});
+  impl_->accept(impl_->connection->take_buffered());
+  return detail::decode_watchers(json.value_or(""));
+}
+
+Subscription Client::subscribe(const std::string &label, EventCallback callback, SubscribeOptions options) {
+  auto state = std::make_shared<Subscription::State>();
+  state->label = label;
+  state->callback = std::move(callback);
+  state->options = options;
+  return impl_->subscribe(std::move(state));
+}
+
+Subscription Client::subscribe(const std::string &label, const Key &key, EventCallback callback,
+                               SubscribeOptions options) {
+  if (key.parts().empty())
+    throw UsageError("subscribe: a Key needs at least one value");
+  auto state = std::make_shared<Subscription::State>();
+  state->label = label;
+  state->kind = Subscription::State::Kind::key;
+  std::vector<std::string> texts;
+  for (const MatchValue &part : key.parts())
+    texts.push_back(part.text());
+  state->key = detail::canonical_key(texts);
+  state->callback = std::move(callback);
+  state->options = options;
+  return impl_->subscribe(std::move(state));
+}
+
+Subscription Client::subscribe(const std::string &label, const ColumnFilter &filter, EventCallback callback,
+                               SubscribeOptions options) {
+  if (filter.conditions().empty())
+    throw UsageError("subscribe: a ColumnFilter needs at least one condition");
+  auto state = std::make_shared<Subscription::State>();
+  state->label = label;
+  state->kind = Subscription::State::Kind::columns;
+  for (const auto &[column, value] : filter.conditions())
+    state->columns.emplace_back(column, value.text());
+  state->callback = std::move(callback);
+  state->options = options;
+  return impl_->subscribe(std::move(state));
+}
+
+void Client::on_resync(std::function<void()> callback) {
+  on_resync([callback = std::move(callback)](const Resync &event) {
+    if (event.reason == Resync::Reason::reconnected)
+      callback();
+  });
+}
+
+void Client::on_resync(std::function<void(const Resync &)> callback) {
+  std::lock_guard lock(impl_->callbacks_mutex);
+  impl_->resync_callbacks.push_back(std::move(callback));
+}
+
+void Client::on_error(ErrorCallback callback) {
+  std::lock_guard lock(impl_->callbacks_mutex);
+  impl_->error_callback = std::move(callback);
+}
+
+void Client::start() {
+  if (impl_->io_thread.joinable())
+    throw UsageError("start: the client is already running");
+  impl_->stopping = false;
+  impl_->io_thread = std::thread([impl = impl_] { impl->io_loop(); });
+  impl_->dispatch_thread = std::thread([impl = impl_] { impl->dispatch_loop(); });
+}
+
+void Client::run() {
+  impl_->stopping = false;
+  while (!impl_->stopping) {
+    impl_->poll_connection();
+    impl_->dispatch_ready();
+    impl_->wait_for_input(std::min(impl_->next_timer(), Clock::now() + impl_->options.health_check_interval));
+  }
+}
+
+void Client::stop() {
+  impl_->stopping = true;
+  impl_->wake();
+  impl_->queue_changed.notify_all();
+  for (std::thread *thread : {&impl_->io_thread, &impl_->dispatch_thread})
+    if (thread->joinable() && thread->get_id() != std::this_thread::get_id())
+      thread->join();
+}
+
+int Client::socket() const {
+  std::lock_guard lock(impl_->connection_mutex);
+  return impl_->connection ? impl_->connection->socket() : -1;
+}
+
+std::size_t Client::process() {
+  impl_->poll_connection();
+  return impl_->dispatch_ready();
+}
+
+bool Client::connected() const { return impl_->is_connected; }
+std::uint64_t Client::reconnects() const { return impl_->reconnect_count; }
+
+} // namespace ectowatch

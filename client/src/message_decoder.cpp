@@ -1,0 +1,199 @@
+#include "message_decoder.hpp"
+
+#include "ectowatch/errors.hpp"
+#include "json_text.hpp"
+
+#include <simdjson.h>
+
+namespace ectowatch::detail {
+
+namespace {
+
+using namespace simdjson;
+
+[[noreturn]] void fail(std::string_view channel, std::string_view payload, const std::string &why) {
+  throw ProtocolError("not an ectowatch message on channel \"" + std::string(channel) + "\": " + why,
+                      std::string(channel), std::string(payload));
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\n' || text.back() == '\r' || text.back() == '\t'))
+    text.remove_suffix(1);
+  return text;
+}
+
+Value decode_value(ondemand::value value) {
+  switch (value.type()) {
+  case ondemand::json_type::string: {
+    std::string json(trim(value.raw_json_token()));
+    std::string_view text = value.get_string();
+    return Value(Value::Kind::string, std::move(json), std::string(text));
+  }
+  case ondemand::json_type::number: {
+    std::string json(trim(value.raw_json_token()));
+    return Value(Value::Kind::number, json, json);
+  }
+  case ondemand::json_type::boolean: {
+    std::string json(trim(value.raw_json_token()));
+    bool flag = value.get_bool();
+    (void)flag; // validates the literal
+    return Value(Value::Kind::boolean, json, json);
+  }
+  case ondemand::json_type::null: {
+    if (!value.is_null())
+      throw simdjson_error(INCORRECT_TYPE);
+    return Value();
+  }
+  case ondemand::json_type::object: {
+    ondemand::object object = value.get_object();
+    std::string json(trim(object.raw_json().value()));
+    return Value(Value::Kind::object, json, json);
+  }
+  case ondemand::json_type::array: {
+    ondemand::array array = value.get_array();
+    std::string json(trim(array.raw_json().value()));
+    return Value(Value::Kind::array, json, json);
+  }
+  }
+  throw simdjson_error(INCORRECT_TYPE);
+}
+
+Row decode_row(ondemand::object object) {
+  std::vector<Row::Column> columns;
+  std::string json = "{";
+  for (auto field : object) {
+    std::string name(field.unescaped_key().value());
+    Value value = decode_value(field.value());
+    if (columns.size() > 0)
+      json.push_back(',');
+    append_json_string(json, name);
+    json.push_back(':');
+    json += value.json();
+    columns.emplace_back(std::move(name), std::move(value));
+  }
+  json.push_back('}');
+  return Row(std::move(columns), std::move(json));
+}
+
+} // namespace
+
+std::shared_ptr<const Message> decode_message(std::string_view channel, std::string_view payload) {
+  thread_local ondemand::parser parser;
+  auto message = std::make_shared<Message>();
+  message->channel = std::string(channel);
+  bool has_v = false, has_op = false, has_table = false, has_label = false, has_key = false, has_rows = false;
+  try {
+    padded_string padded(payload);
+    ondemand::document document = parser.iterate(padded);
+    ondemand::object object = document.get_object();
+    for (auto field : object) {
+      std::string_view name = field.unescaped_key();
+      if (name == "v") {
+        int64_t version = field.value().get_int64();
+        if (version != 1)
+          fail(channel, payload, "unknown format version " + std::to_string(version) + " (this client reads v1)");
+        message->version = 1;
+        has_v = true;
+      } else if (name == "op") {
+        std::string_view op = field.value().get_string();
+        if (op == "inserted")
+          message->op = Op::inserted;
+        else if (op == "updated")
+          message->op = Op::updated;
+        else if (op == "deleted")
+          message->op = Op::deleted;
+        else if (op == "truncated")
+          message->op = Op::truncated;
+        else
+          fail(channel, payload, "unknown op \"" + std::string(op) + "\"");
+        has_op = true;
+      } else if (name == "table") {
+        message->table = std::string(std::string_view(field.value().get_string()));
+        has_table = true;
+      } else if (name == "label") {
+        message->label = std::string(std::string_view(field.value().get_string()));
+        has_label = true;
+      } else if (name == "key") {
+        for (auto column : field.value().get_array())
+          message->key_columns.emplace_back(std::string_view(column.get_string()));
+        has_key = true;
+      } else if (name == "rows") {
+        for (auto row : field.value().get_array())
+          message->rows.push_back(decode_row(row.get_object()));
+        has_rows = true;
+      } else if (name == "truncated") {
+        message->truncated = field.value().get_bool();
+      } else if (name == "dropped") {
+        message->dropped = field.value().get_uint64();
+      }
+      // Other fields: added by later versions; ignored.
+    }
+    // Past the object only the end may follow.
+    if (document.current_location().error() != OUT_OF_BOUNDS)
+      fail(channel, payload, "trailing content after the JSON object");
+  } catch (const simdjson_error &error) {
+    fail(channel, payload, std::string("malformed JSON (") + error.what() + ")");
+  }
+  if (!(has_v && has_op && has_table && has_label && has_key && has_rows))
+    fail(channel, payload, "a field of v, op, table, label, key, rows is missing");
+  if (message->key_columns.empty())
+    fail(channel, payload, "\"key\" is empty");
+  if (message->label != channel)
+    fail(channel, payload, "its label \"" + message->label + "\" is not the channel it arrived on");
+  for (const Row &row : message->rows)
+    for (const std::string &key : message->key_columns)
+      if (!row.has(key))
+        fail(channel, payload, "a row lacks key column \"" + key + "\"");
+  return message;
+}
+
+namespace {
+
+std::vector<std::string> string_list(ondemand::value value) {
+  std::vector<std::string> result;
+  if (value.is_null())
+    return result;
+  for (auto item : value.get_array())
+    result.emplace_back(std::string_view(item.get_string()));
+  return result;
+}
+
+} // namespace
+
+std::vector<WatcherInfo> decode_watchers(std::string_view json) {
+  std::vector<WatcherInfo> watchers;
+  if (json.empty())
+    return watchers;
+  ondemand::parser parser;
+  padded_string padded(json);
+  ondemand::document document = parser.iterate(padded);
+  for (auto item : document.get_array()) {
+    WatcherInfo info;
+    for (auto field : item.get_object()) {
+      std::string_view name = field.unescaped_key();
+      ondemand::value value = field.value();
+      if (name == "label")
+        info.label = std::string(std::string_view(value.get_string()));
+      else if (name == "table_name")
+        info.table = std::string(std::string_view(value.get_string()));
+      else if (name == "op")
+        info.op = parse_op(std::string_view(value.get_string()));
+      else if (name == "channel")
+        info.channel = std::string(std::string_view(value.get_string()));
+      else if (name == "key_columns")
+        info.key_columns = string_list(value);
+      else if (name == "extra_columns")
+        info.extra_columns = string_list(value);
+      else if (name == "trigger_columns")
+        info.trigger_columns = string_list(value);
+      else if (name == "condition" && !value.is_null())
+        info.condition = std::string(std::string_view(value.get_string()));
+      else if (name == "replicated")
+        info.replicated = value.get_bool();
+    }
+    watchers.push_back(std::move(info));
+  }
+  return watchers;
+}
+
+} // namespace ectowatch::detail

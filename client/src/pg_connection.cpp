@@ -1,0 +1,147 @@
+#include "pg_connection.hpp"
+
+#include "ectowatch/errors.hpp"
+
+#include <libpq-fe.h>
+
+#include <memory>
+
+namespace ectowatch::detail {
+
+namespace {
+
+struct ResultDeleter {
+  void operator()(PGresult *result) const { PQclear(result); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+struct FreememDeleter {
+  void operator()(void *memory) const { PQfreemem(memory); }
+};
+
+std::string field(const PGresult *result, int code) {
+  const char *text = PQresultErrorField(result, code);
+  return text ? text : "";
+}
+
+std::string trimmed(const char *text) {
+  std::string message = text ? text : "";
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+    message.pop_back();
+  return message;
+}
+
+} // namespace
+
+PgConnection::PgConnection(const std::string &conninfo, const std::string &application_name,
+                           int connect_timeout_seconds) {
+  // Our defaults first, the caller's conninfo (a string or a URI, expanded in
+  // place) last, so whatever it sets wins. Keepalives find a silently dead peer.
+  std::string timeout = std::to_string(connect_timeout_seconds);
+  const char *keywords[] = {"fallback_application_name", "connect_timeout",  "keepalives", "keepalives_idle",
+                            "keepalives_interval",       "keepalives_count", "dbname",     nullptr};
+  const char *values[] = {application_name.c_str(), timeout.c_str(), "1", "30", "10", "3", conninfo.c_str(), nullptr};
+  conn_ = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+  if (!conn_)
+    throw ConnectionError("cannot connect: out of memory");
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string message = trimmed(PQerrorMessage(conn_));
+    PQfinish(conn_);
+    conn_ = nullptr;
+    throw ConnectionError("cannot connect to PostgreSQL: " + message);
+  }
+  PQsetnonblocking(conn_, 0);
+  // Server notices (and the FATAL of a terminated backend) would go to
+  // stderr; a lost connection is reported as a ConnectionError instead.
+  PQsetNoticeProcessor(
+      conn_, [](void *, const char *) {}, nullptr);
+}
+
+PgConnection::~PgConnection() {
+  if (conn_)
+    PQfinish(conn_);
+}
+
+int PgConnection::socket() const { return PQsocket(conn_); }
+bool PgConnection::ok() const { return PQstatus(conn_) == CONNECTION_OK; }
+
+void PgConnection::throw_connection_error(const std::string &what) const {
+  throw ConnectionError(what + ": " + trimmed(PQerrorMessage(conn_)));
+}
+
+std::string PgConnection::quote_identifier(const std::string &name) const {
+  std::unique_ptr<char, FreememDeleter> quoted(PQescapeIdentifier(conn_, name.data(), name.size()));
+  if (!quoted)
+    throw UsageError("cannot quote \"" + name + "\": " + trimmed(PQerrorMessage(conn_)));
+  return quoted.get();
+}
+
+void PgConnection::command(const std::string &sql) {
+  Result result(PQexec(conn_, sql.c_str()));
+  if (!result || PQstatus(conn_) != CONNECTION_OK)
+    throw_connection_error("connection lost");
+  auto status = PQresultStatus(result.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY)
+    throw SqlError(trimmed(PQresultErrorMessage(result.get())), field(result.get(), PG_DIAG_SQLSTATE),
+                   field(result.get(), PG_DIAG_MESSAGE_HINT));
+}
+
+void PgConnection::listen(const std::string &channel) { command("LISTEN " + quote_identifier(channel)); }
+void PgConnection::unlisten(const std::string &channel) { command("UNLISTEN " + quote_identifier(channel)); }
+
+std::vector<Notification> PgConnection::take_buffered() {
+  std::vector<Notification> notifications;
+  while (PGnotify *raw = PQnotifies(conn_)) {
+    std::unique_ptr<PGnotify, FreememDeleter> notify(raw);
+    notifications.push_back({notify->relname, notify->extra ? notify->extra : ""});
+  }
+  return notifications;
+}
+
+std::vector<Notification> PgConnection::read_notifications() {
+  if (!PQconsumeInput(conn_) || PQstatus(conn_) != CONNECTION_OK)
+    throw_connection_error("connection lost");
+  return take_buffered();
+}
+
+void PgConnection::check_alive() {
+  Result result(PQexec(conn_, ""));
+  if (!result || PQstatus(conn_) != CONNECTION_OK || PQresultStatus(result.get()) == PGRES_FATAL_ERROR)
+    throw_connection_error("connection lost");
+}
+
+std::optional<std::string> PgConnection::query_value(const std::string &sql,
+                                                     const std::vector<std::optional<std::string>> &params) {
+  std::vector<const char *> values;
+  for (const auto &param : params)
+    values.push_back(param ? param->c_str() : nullptr);
+  Result result(
+      PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0));
+  if (!result || PQstatus(conn_) != CONNECTION_OK)
+    throw_connection_error("connection lost");
+  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK)
+    throw SqlError(trimmed(PQresultErrorMessage(result.get())), field(result.get(), PG_DIAG_SQLSTATE),
+                   field(result.get(), PG_DIAG_MESSAGE_HINT));
+  if (PQntuples(result.get()) == 0 || PQgetisnull(result.get(), 0, 0))
+    return std::nullopt;
+  return std::string(PQgetvalue(result.get(), 0, 0));
+}
+
+std::vector<std::vector<std::optional<std::string>>> PgConnection::query_rows(const std::string &sql) {
+  Result result(PQexec(conn_, sql.c_str()));
+  if (!result || PQstatus(conn_) != CONNECTION_OK)
+    throw_connection_error("connection lost");
+  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK)
+    throw SqlError(trimmed(PQresultErrorMessage(result.get())), field(result.get(), PG_DIAG_SQLSTATE),
+                   field(result.get(), PG_DIAG_MESSAGE_HINT));
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  for (int r = 0; r < PQntuples(result.get()); ++r) {
+    auto &row = rows.emplace_back();
+    for (int c = 0; c < PQnfields(result.get()); ++c)
+      row.push_back(PQgetisnull(result.get(), r, c) ? std::nullopt
+                                                    : std::optional<std::string>(PQgetvalue(result.get(), r, c)));
+  }
+  return rows;
+}
+
+} // namespace ectowatch::detail

@@ -1,0 +1,56 @@
+// The client's one libpq connection: the only file that sees libpq.
+// Not thread-safe by itself: Client serialises access with a mutex.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct pg_conn;
+
+namespace ectowatch::detail {
+
+struct Notification {
+  std::string channel;
+  std::string payload;
+};
+
+class PgConnection {
+public:
+  // Connects (blocking, bounded by connect_timeout); throws ConnectionError.
+  PgConnection(const std::string &conninfo, const std::string &application_name, int connect_timeout_seconds);
+  ~PgConnection();
+  PgConnection(const PgConnection &) = delete;
+  PgConnection &operator=(const PgConnection &) = delete;
+
+  int socket() const;
+  bool ok() const;
+
+  void listen(const std::string &channel);
+  void unlisten(const std::string &channel);
+
+  // Reads whatever the socket has without blocking and returns the
+  // notifications received; throws ConnectionError if the connection broke.
+  std::vector<Notification> read_notifications();
+  // Notifications libpq already holds (e.g. received during a command).
+  std::vector<Notification> take_buffered();
+  // A cheap round trip; throws ConnectionError if the server does not answer.
+  void check_alive();
+
+  // Runs a statement with text parameters (NULL = std::nullopt) and returns
+  // the first column of the first row (or nullopt). Throws SqlError.
+  std::optional<std::string> query_value(const std::string &sql, const std::vector<std::optional<std::string>> &params);
+  // Runs a statement and returns all rows as text (NULL as empty optional).
+  std::vector<std::vector<std::optional<std::string>>> query_rows(const std::string &sql);
+
+  std::string quote_identifier(const std::string &name) const;
+
+private:
+  void command(const std::string &sql);
+  [[noreturn]] void throw_connection_error(const std::string &what) const;
+  pg_conn *conn_ = nullptr;
+};
+
+} // namespace ectowatch::detail

@@ -1,0 +1,80 @@
+// Who wants which rows: subscriptions indexed by label, then by record key or
+// by one column's value, so matching a row costs hash lookups, not a scan of
+// every subscription.
+#pragma once
+
+#include "ectowatch/client.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace ectowatch {
+
+// One subscription. Owned by the registry; Subscription handles hold a weak_ptr.
+struct Subscription::State {
+  enum class Kind { all, key, columns };
+
+  std::uint64_t id = 0;
+  std::string label;
+  Kind kind = Kind::all;
+  std::string key;                                          // Kind::key: canonical key
+  std::vector<std::pair<std::string, std::string>> columns; // Kind::columns: (column, value text)
+  EventCallback callback;
+  SubscribeOptions options;
+  std::function<void(State &)> unsubscribe; // set by the client
+
+  std::atomic<bool> active{true};
+  std::mutex call_mutex; // held while the callback runs
+
+  // Coalescing (touched only while dispatching).
+  struct Slot {
+    std::chrono::steady_clock::time_point last_delivery{};
+    std::optional<Event> pending;
+  };
+  std::unordered_map<std::string, Slot> slots;
+};
+
+namespace detail {
+
+using SubscriptionPtr = std::shared_ptr<Subscription::State>;
+
+// The canonical form of a record key: the values' texts, each length-prefixed.
+std::string canonical_key(const std::vector<std::string> &texts);
+// The canonical key of `row` under the message's key columns.
+std::string row_key(const Message &message, const Row &row);
+
+class SubscriptionRegistry {
+public:
+  // Returns true when `label` had no subscription before.
+  bool add(const SubscriptionPtr &subscription);
+  // Returns true when `label` has no subscription left.
+  bool remove(const Subscription::State &subscription);
+  bool wants(const std::string &label) const;
+  std::vector<std::string> labels() const;
+
+  // Subscriptions that want this row, in subscription order.
+  std::vector<SubscriptionPtr> match(const Message &message, const Row &row) const;
+  // Every subscription of a label (for dropped and truncated events).
+  std::vector<SubscriptionPtr> all_of(const std::string &label) const;
+
+private:
+  struct LabelIndex {
+    std::vector<SubscriptionPtr> all;
+    std::unordered_map<std::string, std::vector<SubscriptionPtr>> by_key;
+    // column -> value text -> subscriptions whose first condition is that
+    std::unordered_map<std::string, std::unordered_map<std::string, std::vector<SubscriptionPtr>>> by_column;
+    std::size_t count = 0;
+  };
+
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, LabelIndex> labels_;
+};
+
+} // namespace detail
+} // namespace ectowatch

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The `ectowatch` command-line tool against the running test server
+# (PGHOST/PGPORT/PGUSER/PGDATABASE): output lines, filters, exit codes.
+# Usage: tests/cli_test.sh path/to/ectowatch
+set -uo pipefail
+
+cli="$1"
+passed=0
+failed=0
+work="$(mktemp -d)"
+trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null' EXIT
+
+check() { # check NAME EXPECTED ACTUAL
+  if [ "$2" == "$3" ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL $1"$'\n'"  expected: $2"$'\n'"  actual:   $3"
+  fi
+}
+sql() { psql -X -q -At -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "$1"; }
+
+sql "DROP TABLE IF EXISTS cli_users, cli_members CASCADE"
+sql "CREATE TABLE cli_users (id int PRIMARY KEY, email text, name text)"
+sql "CREATE TABLE cli_members (org_id int, user_name text, role text, PRIMARY KEY (org_id, user_name))"
+
+# watch / watchers / unwatch
+check "watch prints the label" "cli_users_updated" "$("$cli" watch cli_users updated --extra-columns email,name)"
+check "watch with options" "cli_users_mail" \
+  "$("$cli" watch cli_users updated --label cli_users_mail --trigger-columns email --condition "NEW.email IS NOT NULL")"
+"$cli" watch cli_users inserted >/dev/null
+"$cli" watch cli_users deleted --extra-columns email >/dev/null
+"$cli" watch cli_members inserted --extra-columns role >/dev/null
+listing="$("$cli" watchers)"
+check "watchers lists a watcher" "1" "$(grep -c '^cli_users_mail  *cli_users  *updated  *id  *email  *NEW.email IS NOT NULL  *no$' <<<"$listing")"
+"$cli" watch cli_users updated --extra-columns nope 2>"$work/err"; status=$?
+check "watch with an unknown column exits 1" "1" "$status"
+check "and says why" "1" "$(grep -c 'column "nope"' "$work/err")"
+"$cli" watch cli_users sideways 2>/dev/null; status=$?
+check "watch with a bad op is a usage error" "2" "$status"
+
+# listen: one line per row, filters, --count
+"$cli" listen --count 3 --timeout 20 cli_users_updated cli_users_inserted >"$work/all" 2>"$work/all.err" &
+all_pid=$!
+"$cli" listen --count 1 --timeout 20 "cli_users_updated:id=2" >"$work/one" 2>&1 &
+one_pid=$!
+"$cli" listen --count 1 --timeout 20 "cli_members_inserted:org_id=7,user_name=ann" >"$work/member" 2>&1 &
+member_pid=$!
+sleep 1
+sql "INSERT INTO cli_users VALUES (1, 'a@x', 'A \"quoted\"'), (2, 'b@x', 'B')"
+sql "UPDATE cli_users SET name = 'Bee' WHERE id = 2"
+sql "INSERT INTO cli_members VALUES (7, 'bob', 'x'), (8, 'ann', 'y'), (7, 'ann', 'admin')"
+wait $all_pid; check "listen --count exits 0" "0" "$?"
+wait $one_pid; check "filtered listen exits 0" "0" "$?"
+wait $member_pid; check "two-condition listen exits 0" "0" "$?"
+check "row lines, in order" \
+'{"label":"cli_users_inserted","table":"public.cli_users","op":"inserted","row":{"id":1}}
+{"label":"cli_users_inserted","table":"public.cli_users","op":"inserted","row":{"id":2}}
+{"label":"cli_users_updated","table":"public.cli_users","op":"updated","row":{"id":2,"email":"b@x","name":"Bee"}}' \
+  "$(cat "$work/all")"
+check "filter on the key" '{"label":"cli_users_updated","table":"public.cli_users","op":"updated","row":{"id":2,"email":"b@x","name":"Bee"}}' "$(cat "$work/one")"
+check "all conditions must match" '{"label":"cli_members_inserted","table":"public.cli_members","op":"inserted","row":{"org_id":7,"user_name":"ann","role":"admin"}}' "$(cat "$work/member")"
+
+# Consecutive messages: the first row of the second one is printed too (a
+# freed message's address may be reused for the next one).
+"$cli" listen --count 3 --timeout 20 cli_users_updated cli_users_deleted >"$work/consecutive" 2>&1 &
+consecutive_pid=$!
+sleep 1
+sql "UPDATE cli_users SET name = 'Ay' WHERE id = 1"
+sql "DELETE FROM cli_users WHERE id IN (1, 2)"
+wait $consecutive_pid; check "consecutive messages exit 0" "0" "$?"
+check "consecutive messages print every row" \
+'{"label":"cli_users_updated","table":"public.cli_users","op":"updated","row":{"id":1,"email":"a@x","name":"Ay"}}
+{"label":"cli_users_deleted","table":"public.cli_users","op":"deleted","row":{"id":1,"email":"a@x"}}
+{"label":"cli_users_deleted","table":"public.cli_users","op":"deleted","row":{"id":2,"email":"b@x"}}' "$(cat "$work/consecutive")"
+
+# TRUNCATE, dropped rows and the truncated flag
+"$cli" listen --timeout 3 cli_users_deleted >"$work/deleted" 2>&1 &
+deleted_pid=$!
+sleep 1
+sql "INSERT INTO cli_users VALUES (3, repeat('e', 9000), 'big')"
+sql "DELETE FROM cli_users WHERE id = 3"
+sql "TRUNCATE cli_users"
+wait $deleted_pid; check "listen without --count exits 0 at the timeout" "0" "$?"
+check "truncated row and TRUNCATE event" \
+'{"label":"cli_users_deleted","table":"public.cli_users","op":"deleted","row":{"id":3},"truncated":true}
+{"event":"truncated","label":"cli_users_deleted"}' "$(cat "$work/deleted")"
+
+# exit codes
+"$cli" listen --count 1 --timeout 1 cli_users_inserted >/dev/null 2>&1; check "timeout before --count exits 3" "3" "$?"
+"$cli" listen --timeout 1 no_such_label 2>"$work/err"; check "unknown label exits 1" "1" "$?"
+check "and names it" "1" "$(grep -c 'unknown label "no_such_label"' "$work/err")"
+"$cli" listen --timeout 1 cli_users_updated:phone=1 2>"$work/err"; check "unknown column exits 1" "1" "$?"
+check "and lists the columns" "1" "$(grep -c 'it sends: id, email, name' "$work/err")"
+"$cli" listen --timeout 1 "cli_users_updated:id" 2>/dev/null; check "bad target is a usage error" "2" "$?"
+"$cli" listen 2>/dev/null; check "no target is a usage error" "2" "$?"
+"$cli" listen --dsn "host=/nonexistent port=1" --timeout 1 cli_users_updated 2>"$work/err"; check "no server exits 1" "1" "$?"
+check "and says so" "1" "$(grep -c 'cannot connect' "$work/err")"
+"$cli" listen --help >/dev/null; check "--help exits 0" "0" "$?"
+for sub in watch unwatch watchers; do "$cli" $sub --help >/dev/null; check "$sub --help exits 0" "0" "$?"; done
+
+# SIGTERM flushes and exits 0
+"$cli" listen cli_users_inserted >"$work/signal" 2>&1 &
+signal_pid=$!
+sleep 1
+sql "INSERT INTO cli_users VALUES (10, 'x', 'y')"
+sleep 0.5
+kill -TERM $signal_pid
+wait $signal_pid; check "SIGTERM exits 0" "0" "$?"
+check "after printing what arrived" '{"label":"cli_users_inserted","table":"public.cli_users","op":"inserted","row":{"id":10}}' "$(cat "$work/signal")"
+
+# resync after the backend is terminated
+"$cli" listen --count 1 --timeout 20 cli_users_inserted >"$work/resync" 2>"$work/resync.err" &
+resync_pid=$!
+sleep 1
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ectowatch listen'" >/dev/null
+sleep 1
+sql "INSERT INTO cli_users VALUES (11, 'x', 'y')"
+wait $resync_pid; check "listen survives a terminated backend" "0" "$?"
+check "prints resync, then goes on" '{"event":"resync"}
+{"label":"cli_users_inserted","table":"public.cli_users","op":"inserted","row":{"id":11}}' "$(cat "$work/resync")"
+
+check "unwatch removes" "removed cli_users_mail" "$("$cli" unwatch cli_users_mail)"
+"$cli" unwatch cli_users_mail 2>/dev/null; check "unwatch of a missing label exits 1" "1" "$?"
+
+sql "DROP TABLE cli_users, cli_members CASCADE"
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,443 @@
+// The client against the real server started by scripts/test: subscriptions
+// of every kind, decoding, errors, coalescing, threads and reconnects.
+#define BOOST_TEST_MODULE client
+#include <boost/test/unit_test.hpp>
+
+#include "test_database.hpp"
+
+#include <ectowatch/ectowatch.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <set>
+#include <thread>
+
+using namespace ectowatch;
+using namespace std::chrono_literals;
+using test::eventually;
+using test::sql;
+
+namespace {
+
+// Collects what callbacks receive; safe to read from the test thread.
+struct Recorder {
+  std::mutex mutex;
+  std::vector<Event> events;
+  std::vector<std::string> errors;
+  std::vector<Resync> resyncs;
+
+  EventCallback callback() {
+    return [this](const Event &event) {
+      std::lock_guard lock(mutex);
+      events.push_back(event);
+    };
+  }
+  std::size_t count() {
+    std::lock_guard lock(mutex);
+    return events.size();
+  }
+  std::size_t error_count() {
+    std::lock_guard lock(mutex);
+    return errors.size();
+  }
+  std::vector<std::string> rows() {
+    std::lock_guard lock(mutex);
+    std::vector<std::string> result;
+    for (const Event &event : events)
+      result.push_back(event.kind() == Event::Kind::row ? event.row().json() : "<event>");
+    return result;
+  }
+  void attach(Client &client) {
+    client.on_error([this](const Error &error) {
+      std::lock_guard lock(mutex);
+      errors.push_back(error.what());
+    });
+    client.on_resync([this](const Resync &resync) {
+      std::lock_guard lock(mutex);
+      resyncs.push_back(resync);
+    });
+  }
+};
+
+// A fresh table with its watchers; dropped at the end of the test.
+struct Table {
+  std::string name;
+  explicit Table(const std::string &columns, const std::string &stem = "t") : name(test::unique_name(stem)) {
+    sql("CREATE TABLE " + name + " (" + columns + ")");
+  }
+  ~Table() {
+    try {
+      sql("DROP TABLE IF EXISTS " + name + " CASCADE");
+    } catch (...) {
+    }
+  }
+  std::string watch(const std::string &op, const std::string &options = "") {
+    return test::sql_value("SELECT ectowatch_watch('" + name + "', '" + op + "'" + options + ")");
+  }
+};
+
+ClientOptions fast_options() {
+  ClientOptions options;
+  options.reconnect_initial = 20ms;
+  options.reconnect_max = 200ms;
+  options.health_check_interval = 500ms;
+  options.application_name = test::unique_name("ectowatch_test");
+  return options;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(every_row_of_a_packed_message_is_its_own_event) {
+  Table table("id int PRIMARY KEY, name text");
+  auto label = table.watch("inserted", ", extra_columns => ARRAY['name']");
+  Client client(test::conninfo(), fast_options());
+  Recorder recorder;
+  auto subscription = client.subscribe(label, recorder.callback());
+  sql("INSERT INTO " + table.name + " SELECT i, 'n' || i FROM generate_series(1, 500) i");
+  BOOST_REQUIRE(eventually([&] { return recorder.count() == 500; }, [&] { client.process(); }));
+  auto rows = recorder.rows();
+  BOOST_TEST(rows.front() == R"({"id":1,"name":"n1"})");
+  BOOST_TEST(rows.back() == R"({"id":500,"name":"n500"})");
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    BOOST_TEST(recorder.events[i].row().get<int>("id") == static_cast<int>(i + 1));
+  const Event &event = recorder.events.front();
+  BOOST_TEST(event.label() == label);
+  BOOST_TEST(event.table() == "public." + table.name);
+  BOOST_TEST((event.op() == Op::inserted));
+  BOOST_TEST(event.key_columns() == std::vector<std::string>{"id"});
+  // 500 rows in few messages, not 500 notifications.
+  std::set<const Message *> messages;
+  for (const Event &e : recorder.events)
+    messages.insert(&e.message());
+  BOOST_TEST(messages.size() < 10u);
+}
+
+BOOST_AUTO_TEST_CASE(key_subscriptions_see_only_their_record_composite_keys_too) {
+  Table table("region text, id int, v int, PRIMARY KEY (region, id)");
+  auto label = table.watch("updated");
+  Client client(test::conninfo(), fast_options());
+  Recorder eu7, us7, all;
+  auto a = client.subscribe(label, Key{"eu", 7}, eu7.callback());
+  auto b = client.subscribe(label, Key{"us", 7}, us7.callback());
+  auto c = client.subscribe(label, all.callback());
+  sql("INSERT INTO " + table.name + " VALUES ('eu', 7, 0), ('us', 7, 0), ('eu', 8, 0)");
+  sql("UPDATE " + table.name + " SET v = v + 1");
+  sql("UPDATE " + table.name + " SET v = v + 1 WHERE region = 'eu' AND id = 7");
+  BOOST_REQUIRE(eventually([&] { return all.count() == 4; }, [&] { client.process(); }));
+  BOOST_TEST(eu7.count() == 2u);
+  BOOST_TEST(us7.count() == 1u);
+  BOOST_TEST(us7.rows().front() == R"({"region":"us","id":7})");
+}
+
+BOOST_AUTO_TEST_CASE(column_filters_match_key_or_extra_values_all_conditions) {
+  Table table("id int PRIMARY KEY, post_id int, author text");
+  auto label = table.watch("deleted", ", extra_columns => ARRAY['post_id', 'author']");
+  Client client(test::conninfo(), fast_options());
+  Recorder post7, post7_ann, by_id, all;
+  auto a = client.subscribe(label, ColumnFilter{"post_id", 7}, post7.callback());
+  auto b = client.subscribe(label, ColumnFilter({{"post_id", "7"}, {"author", "ann"}}), post7_ann.callback());
+  auto c = client.subscribe(label, "id", 3, by_id.callback());
+  auto d = client.subscribe(label, all.callback());
+  sql("INSERT INTO " + table.name + " VALUES (1, 7, 'ann'), (2, 7, 'bob'), (3, 8, 'ann'), (4, NULL, NULL)");
+  sql("DELETE FROM " + table.name);
+  BOOST_REQUIRE(eventually([&] { return all.count() == 4; }, [&] { client.process(); }));
+  BOOST_TEST(post7.count() == 2u);
+  BOOST_TEST(post7_ann.rows() == std::vector<std::string>{R"({"id":1,"post_id":7,"author":"ann"})"});
+  BOOST_TEST(by_id.rows() == std::vector<std::string>{R"({"id":3,"post_id":8,"author":"ann"})"});
+}
+
+BOOST_AUTO_TEST_CASE(several_subscribers_of_one_row_each_get_it_in_subscription_order) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  Client client(test::conninfo(), fast_options());
+  std::vector<int> order;
+  auto first = client.subscribe(label, [&](const Event &) { order.push_back(1); });
+  auto second = client.subscribe(label, Key{1}, [&](const Event &) { order.push_back(2); });
+  auto third = client.subscribe(label, [&](const Event &) { order.push_back(3); });
+  sql("INSERT INTO " + table.name + " VALUES (1)");
+  BOOST_REQUIRE(eventually([&] { return order.size() == 3; }, [&] { client.process(); }));
+  BOOST_TEST(order == std::vector<int>({1, 2, 3}));
+}
+
+BOOST_AUTO_TEST_CASE(unsubscribed_callbacks_are_not_called_again) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  Client client(test::conninfo(), fast_options());
+  Recorder kept, dropped;
+  auto keep = client.subscribe(label, kept.callback());
+  auto gone = client.subscribe(label, dropped.callback());
+  sql("INSERT INTO " + table.name + " VALUES (1)");
+  BOOST_REQUIRE(eventually([&] { return kept.count() == 1 && dropped.count() == 1; }, [&] { client.process(); }));
+  gone.reset();
+  BOOST_TEST(!gone.active());
+  sql("INSERT INTO " + table.name + " VALUES (2)");
+  BOOST_REQUIRE(eventually([&] { return kept.count() == 2; }, [&] { client.process(); }));
+  BOOST_TEST(dropped.count() == 1u);
+  // The last subscription goes: the channel is unlistened, nothing arrives, no error.
+  keep.reset();
+  Recorder errors;
+  errors.attach(client);
+  sql("INSERT INTO " + table.name + " VALUES (3)");
+  for (int i = 0; i < 20; ++i) {
+    client.process();
+    std::this_thread::sleep_for(5ms);
+  }
+  BOOST_TEST(kept.count() == 2u);
+  BOOST_TEST(errors.error_count() == 0u);
+  // A Subscription may outlive its client.
+  Subscription outliving;
+  {
+    Client short_lived(test::conninfo(), fast_options());
+    outliving = short_lived.subscribe(label, [](const Event &) {});
+  }
+  outliving.reset();
+}
+
+BOOST_AUTO_TEST_CASE(typed_values_round_trip) {
+  Table table("id bigint PRIMARY KEY, n numeric, f float8, b boolean, t text, ts timestamptz, d date, "
+              "u uuid, by bytea, j jsonb, arr int[], nothing text");
+  auto label =
+      table.watch("inserted", ", extra_columns => ARRAY['n','f','b','t','ts','d','u','by','j','arr','nothing']");
+  Client client(test::conninfo(), fast_options());
+  Recorder recorder;
+  auto subscription = client.subscribe(label, recorder.callback());
+  sql("SET TimeZone = 'Asia/Tokyo'; INSERT INTO " + table.name +
+      " VALUES (-9223372036854775808, 3.14159265358979323846264338327950288, 1e-7, false, "
+      "E'line\\nquote\" slash\\\\ tab\\t ünï', '2024-06-01 09:00:00+09', '2024-06-01', "
+      "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\x0001ff', '{\"k\": [1, \"v\"]}', ARRAY[1,2], NULL)");
+  BOOST_REQUIRE(eventually([&] { return recorder.count() == 1; }, [&] { client.process(); }));
+  const Row &row = recorder.events.front().row();
+  BOOST_TEST(row.get<std::int64_t>("id") == INT64_MIN);
+  BOOST_TEST(row.get<std::string>("n") == "3.14159265358979323846264338327950288");
+  BOOST_TEST(row.get<std::string>("f") == "1e-07");
+  BOOST_TEST(row.get<bool>("b") == false);
+  BOOST_TEST(row.get<std::string>("t") == "line\nquote\" slash\\ tab\t ünï");
+  BOOST_TEST(row.get<std::string>("ts") == "2024-06-01T00:00:00+00:00");
+  BOOST_TEST(row.get<std::string>("d") == "2024-06-01");
+  BOOST_TEST(row.get<std::string>("u") == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+  BOOST_TEST(row.get<std::string>("by") == "\\x0001ff");
+  BOOST_TEST(row.at("j").json() == R"({"k": [1, "v"]})");
+  BOOST_TEST(row.get<std::string>("arr") == "{1,2}");
+  BOOST_TEST(row.is_null("nothing"));
+}
+
+BOOST_AUTO_TEST_CASE(malformed_messages_go_to_the_error_callback_and_are_skipped) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  Client client(test::conninfo(), fast_options());
+  Recorder recorder;
+  recorder.attach(client);
+  auto subscription = client.subscribe(label, recorder.callback());
+  for (std::string payload :
+       {std::string("garbage"), std::string("{\"v\":9}"),
+        std::string(R"({"v":1,"op":"inserted","table":"x","label":"other","key":["id"],"rows":[]})"),
+        std::string(R"({"v":1,"op":"inserted","table":"x","label":")") + label + R"(","key":["id"],"rows":[{"id":)"})
+    sql("SELECT pg_notify('" + label + "', $$" + payload + "$$)");
+  sql("INSERT INTO " + table.name + " VALUES (5)");
+  BOOST_REQUIRE(
+      eventually([&] { return recorder.count() == 1 && recorder.error_count() == 4; }, [&] { client.process(); }));
+  BOOST_TEST(recorder.rows().front() == R"({"id":5})");
+  BOOST_TEST(recorder.errors.front().find("malformed JSON") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_callback_does_not_stop_the_others) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  Client client(test::conninfo(), fast_options());
+  Recorder recorder;
+  recorder.attach(client);
+  auto thrower = client.subscribe(label, [](const Event &) { throw std::runtime_error("boom"); });
+  auto normal = client.subscribe(label, recorder.callback());
+  sql("INSERT INTO " + table.name + " VALUES (1), (2)");
+  BOOST_REQUIRE(
+      eventually([&] { return recorder.count() == 2 && recorder.error_count() == 2; }, [&] { client.process(); }));
+  BOOST_TEST(recorder.errors.front().find("boom") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(coalescing_delivers_the_first_at_once_and_the_latest_after_the_window) {
+  Table table("id int PRIMARY KEY, v int");
+  auto label = table.watch("updated", ", extra_columns => ARRAY['v']");
+  Client client(test::conninfo(), fast_options());
+  Recorder recorder;
+  auto subscription = client.subscribe(label, recorder.callback(), SubscribeOptions{.coalesce = 300ms});
+  sql("INSERT INTO " + table.name + " VALUES (1, 0), (2, 0)");
+  for (int i = 1; i <= 5; ++i)
+    sql("UPDATE " + table.name + " SET v = " + std::to_string(i) + " WHERE id = 1");
+  sql("UPDATE " + table.name + " SET v = 100 WHERE id = 2");
+  BOOST_REQUIRE(eventually([&] { return recorder.count() == 3; }, [&] { client.process(); }));
+  for (int i = 0; i < 20; ++i) { // nothing more comes
+    client.process();
+    std::this_thread::sleep_for(20ms);
+  }
+  auto rows = recorder.rows();
+  BOOST_REQUIRE_EQUAL(rows.size(), 3u);
+  BOOST_TEST(rows[0] == R"({"id":1,"v":1})");
+  BOOST_TEST(rows[1] == R"({"id":2,"v":100})");
+  BOOST_TEST(rows[2] == R"({"id":1,"v":5})");
+}
+
+BOOST_AUTO_TEST_CASE(dropped_and_truncated_reach_every_subscriber_and_resync_the_label) {
+  Table table("id text PRIMARY KEY");
+  auto label = table.watch("deleted");
+  Client client(test::conninfo(), fast_options());
+  Recorder all, one;
+  all.attach(client);
+  auto a = client.subscribe(label, all.callback());
+  auto b = client.subscribe(label, Key{"x"}, one.callback());
+  sql("INSERT INTO " + table.name + " VALUES (repeat('k', 8000)), ('x')");
+  sql("DELETE FROM " + table.name + " WHERE id <> 'x'");
+  sql("TRUNCATE " + table.name);
+  BOOST_REQUIRE(eventually([&] { return all.count() == 2 && one.count() == 2; }, [&] { client.process(); }));
+  BOOST_TEST((all.events[0].kind() == Event::Kind::dropped));
+  BOOST_TEST(all.events[0].dropped() == 1u);
+  BOOST_TEST((all.events[1].kind() == Event::Kind::truncated));
+  BOOST_REQUIRE_EQUAL(all.resyncs.size(), 2u);
+  BOOST_TEST((all.resyncs[0].reason == Resync::Reason::dropped));
+  BOOST_TEST((all.resyncs[1].reason == Resync::Reason::truncated));
+  BOOST_TEST(all.resyncs[1].label == label);
+}
+
+BOOST_AUTO_TEST_CASE(watch_unwatch_and_watchers_from_the_client) {
+  Table table("id int PRIMARY KEY, email text");
+  Client client(test::conninfo(), fast_options());
+  WatchOptions options;
+  options.label = table.name + "_mail";
+  options.trigger_columns = {"email"};
+  BOOST_TEST(client.watch(table.name, Op::updated, options) == table.name + "_mail");
+  bool listed = false;
+  for (const WatcherInfo &watcher : client.watchers())
+    if (watcher.label == table.name + "_mail") {
+      listed = true;
+      BOOST_TEST(watcher.trigger_columns == std::vector<std::string>{"email"});
+      BOOST_TEST(watcher.key_columns == std::vector<std::string>{"id"});
+    }
+  BOOST_TEST(listed);
+  try {
+    WatchOptions bad;
+    bad.extra_columns = {"nope"};
+    client.watch(table.name, Op::updated, bad);
+    BOOST_FAIL("watch with an unknown column succeeded");
+  } catch (const SqlError &error) {
+    BOOST_TEST(error.sqlstate() == "42703");
+    BOOST_TEST(!error.hint().empty());
+  }
+  BOOST_TEST(client.unwatch(table.name + "_mail"));
+  BOOST_TEST(!client.unwatch(table.name + "_mail"));
+}
+
+BOOST_AUTO_TEST_CASE(threads_subscribe_and_unsubscribe_while_events_flow) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  Client client(test::conninfo(), fast_options());
+  Recorder steady;
+  auto keep = client.subscribe(label, steady.callback());
+  client.start();
+  std::atomic<bool> done{false};
+  std::atomic<int> churned{0};
+  std::vector<std::thread> churners;
+  for (int t = 0; t < 3; ++t)
+    churners.emplace_back([&] {
+      while (!done) {
+        auto s = client.subscribe(label, [](const Event &) {});
+        auto k = client.subscribe(label, Key{churned.load()}, [](const Event &) {});
+        ++churned;
+      }
+    });
+  for (int i = 0; i < 200; ++i)
+    sql("INSERT INTO " + table.name + " VALUES (" + std::to_string(i) + ")");
+  BOOST_REQUIRE(eventually([&] { return steady.count() == 200; }));
+  done = true;
+  for (auto &thread : churners)
+    thread.join();
+  client.stop();
+  BOOST_TEST(churned > 0);
+  auto rows = steady.rows();
+  for (int i = 0; i < 200; ++i)
+    BOOST_TEST(rows[i] == R"({"id":)" + std::to_string(i) + "}");
+}
+
+BOOST_AUTO_TEST_CASE(unsubscribing_from_inside_a_callback) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  Client client(test::conninfo(), fast_options());
+  int calls = 0;
+  Subscription self;
+  self = client.subscribe(label, [&](const Event &) {
+    ++calls;
+    self.reset();
+  });
+  sql("INSERT INTO " + table.name + " VALUES (1), (2), (3)");
+  client.start();
+  std::this_thread::sleep_for(300ms);
+  client.stop();
+  BOOST_TEST(calls == 1);
+}
+
+BOOST_AUTO_TEST_CASE(reconnects_after_the_backend_is_terminated) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  auto options = fast_options();
+  Client client(test::conninfo(), options);
+  Recorder recorder;
+  recorder.attach(client);
+  auto subscription = client.subscribe(label, recorder.callback());
+  client.start();
+  sql("INSERT INTO " + table.name + " VALUES (1)");
+  BOOST_REQUIRE(eventually([&] { return recorder.count() == 1; }));
+  sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" + options.application_name +
+      "'");
+  BOOST_REQUIRE(eventually([&] {
+    std::lock_guard lock(recorder.mutex);
+    return !recorder.resyncs.empty();
+  }));
+  BOOST_TEST((recorder.resyncs.front().reason == Resync::Reason::reconnected));
+  BOOST_TEST(client.reconnects() == 1u);
+  sql("INSERT INTO " + table.name + " VALUES (2)");
+  BOOST_REQUIRE(eventually([&] { return recorder.count() == 2; }));
+  BOOST_TEST(recorder.rows().back() == R"({"id":2})");
+  client.stop();
+}
+
+BOOST_AUTO_TEST_CASE(reconnects_after_a_server_restart) {
+  const char *restart = std::getenv("ECTOWATCH_TEST_RESTART");
+  if (!restart) {
+    BOOST_TEST_MESSAGE("ECTOWATCH_TEST_RESTART is not set: scripts/test sets it");
+    BOOST_FAIL("cannot restart the server");
+  }
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  Client client(test::conninfo(), fast_options());
+  Recorder recorder;
+  recorder.attach(client);
+  std::atomic<int> plain_resyncs{0};
+  client.on_resync([&] { ++plain_resyncs; });
+  auto subscription = client.subscribe(label, recorder.callback());
+  client.start();
+  BOOST_REQUIRE_EQUAL(std::system(restart), 0);
+  BOOST_REQUIRE(eventually([&] { return plain_resyncs.load() == 1; }, {}, 30s));
+  BOOST_TEST(client.connected());
+  sql("INSERT INTO " + table.name + " VALUES (7)");
+  BOOST_REQUIRE(eventually([&] { return recorder.count() == 1; }));
+  BOOST_TEST(recorder.rows().front() == R"({"id":7})");
+  BOOST_TEST(recorder.error_count() >= 1u); // the lost connection was reported
+  client.stop();
+}
+
+BOOST_AUTO_TEST_CASE(run_blocks_until_stop) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  Client client(test::conninfo(), fast_options());
+  auto subscription = client.subscribe(label, [&](const Event &) { client.stop(); });
+  std::thread writer([&] {
+    std::this_thread::sleep_for(100ms);
+    sql("INSERT INTO " + table.name + " VALUES (1)");
+  });
+  client.run(); // returns once the callback has stopped it
+  writer.join();
+  BOOST_TEST(true);
+}
+
+BOOST_AUTO_TEST_CASE(connecting_to_nothing_throws_a_connection_error) {
+  BOOST_CHECK_THROW(Client("host=/nonexistent port=1 connect_timeout=2"), ConnectionError);
+}

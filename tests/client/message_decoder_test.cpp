@@ -1,0 +1,94 @@
+// Decoding v1 messages without a server: valid messages, every kind of value,
+// and malformed input, which must give ProtocolError and never crash.
+#define BOOST_TEST_MODULE message_decoder
+#include <boost/test/unit_test.hpp>
+
+#include "message_decoder.hpp"
+
+#include <ectowatch/ectowatch.hpp>
+
+using ectowatch::Event;
+using ectowatch::Op;
+using ectowatch::ProtocolError;
+using ectowatch::UsageError;
+using ectowatch::Value;
+using ectowatch::detail::decode_message;
+
+BOOST_AUTO_TEST_CASE(decodes_the_example_of_the_protocol) {
+  auto message = decode_message(
+      "users_updated",
+      R"({"v":1,"op":"updated","table":"public.users","label":"users_updated","key":["id"],"rows":[{"id":42},{"id":43}]})");
+  BOOST_TEST((message->op == Op::updated));
+  BOOST_TEST(message->table == "public.users");
+  BOOST_TEST(message->label == "users_updated");
+  BOOST_TEST(message->key_columns == std::vector<std::string>{"id"});
+  BOOST_REQUIRE_EQUAL(message->rows.size(), 2u);
+  BOOST_TEST(message->rows[0].get<std::int64_t>("id") == 42);
+  BOOST_TEST(message->rows[1].json() == R"({"id":43})");
+  BOOST_TEST(!message->truncated);
+  BOOST_TEST(message->dropped == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(values_keep_their_json_and_match_text) {
+  auto message = decode_message(
+      "t_inserted",
+      R"({"v":1,"op":"inserted","table":"public.t","label":"t_inserted","key":["id","name"],"rows":[)"
+      R"({"id":9223372036854775807,"name":"a \"q\" \\ \n é","ok":true,"none":null,"doc":{"a": [1, 2]},"list":[1,"x"],"n":"12.50"}]})");
+  const auto &row = message->rows.at(0);
+  BOOST_TEST(row.get<std::int64_t>("id") == INT64_MAX);
+  BOOST_TEST(row.at("id").text() == "9223372036854775807");
+  BOOST_TEST(row.get<std::string>("name") == "a \"q\" \\ \n é");
+  BOOST_TEST(row.at("name").json() == R"("a \"q\" \\ \n é")");
+  BOOST_TEST(row.get<bool>("ok") == true);
+  BOOST_TEST(row.is_null("none"));
+  BOOST_TEST(!row.get_optional<std::string>("none").has_value());
+  BOOST_TEST(!row.get_optional<std::string>("missing").has_value());
+  BOOST_TEST(row.at("doc").json() == R"({"a": [1, 2]})");
+  BOOST_TEST((row.at("doc").kind() == Value::Kind::object));
+  BOOST_TEST((row.at("list").kind() == Value::Kind::array));
+  BOOST_TEST(row.get<std::string>("n") == "12.50");
+  BOOST_CHECK_THROW(row.get<std::int64_t>("name"), UsageError);
+  BOOST_CHECK_THROW(row.get<bool>("id"), UsageError);
+  BOOST_CHECK_THROW(row.at("missing"), UsageError);
+  BOOST_CHECK_THROW(row.get<int>("id"), UsageError); // does not fit an int
+}
+
+BOOST_AUTO_TEST_CASE(flags_truncate_and_unknown_fields) {
+  auto message = decode_message(
+      "t_deleted",
+      R"({"v":1,"op":"truncated","table":"public.t","label":"t_deleted","key":["id"],"rows":[],"dropped":3,"truncated":true,"future":{"x":1}})");
+  BOOST_TEST((message->op == Op::truncated));
+  BOOST_TEST(message->dropped == 3u);
+  BOOST_TEST(message->truncated);
+  Event event(message, Event::Kind::truncated);
+  BOOST_CHECK_THROW(event.row(), UsageError);
+}
+
+BOOST_AUTO_TEST_CASE(rejects_what_is_not_a_v1_message) {
+  const char *bad[] = {
+      "",
+      "not json",
+      "[]",
+      "{}",
+      R"({"v":2,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[]})",
+      R"({"v":1,"op":"exploded","table":"t","label":"c","key":["id"],"rows":[]})",
+      R"({"v":1,"op":"inserted","table":"t","label":"other","key":["id"],"rows":[]})",
+      R"({"v":1,"op":"inserted","table":"t","label":"c","key":[],"rows":[]})",
+      R"({"v":1,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[{"x":1}]})",
+      R"({"v":1,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[{"id":1}]} trailing)",
+      R"({"v":1,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[{"id":1})",
+      R"({"v":"1","op":"inserted","table":"t","label":"c","key":["id"],"rows":[]})",
+      R"({"v":1,"op":"inserted","table":5,"label":"c","key":["id"],"rows":[]})",
+      R"({"v":1,"op":"inserted","table":"t","label":"c","key":["id"],"rows":{"id":1}})",
+      R"({"v":1,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[{"id":tru}]})",
+      "{\"v\":1,\"op\":\"inserted\",\"table\":\"t\",\"label\":\"c\",\"key\":[\"id\"],\"rows\":[{\"id\":\"\xff\"}]}",
+  };
+  for (const char *payload : bad)
+    BOOST_CHECK_THROW(decode_message("c", payload), ProtocolError);
+  try {
+    decode_message("c", R"({"v":2,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[]})");
+  } catch (const ProtocolError &error) {
+    BOOST_TEST(std::string(error.what()).find("version 2") != std::string::npos);
+    BOOST_TEST(error.channel() == "c");
+  }
+}
