@@ -26,7 +26,8 @@ PG_CONFIG ?= pg_config
 
 # Server headers trip -Wextra and use `register`: include them as system headers.
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) -Iextension
-PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror
+# -MMD -MP: rebuild objects when a header they include changes.
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -MMD -MP
 # The server may not load libstdc++ for us: say we need it.
 SHLIB_LINK = -lstdc++
 
@@ -36,4 +37,5 @@ include $(PGXS)
 # Debian builds with LLVM: the bitcode compile does not see PG_CXXFLAGS otherwise.
 COMPILE.cxx.bc += $(PG_CXXFLAGS) $(PG_CPPFLAGS)
 
-EXTRA_CLEAN = tests/results tests/results-isolation
+EXTRA_CLEAN = tests/results tests/results-isolation $(OBJS:.o=.d)
+-include $(OBJS:.o=.d)

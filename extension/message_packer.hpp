@@ -27,6 +27,26 @@ constexpr std::size_t row_capacity(std::size_t prefix_size, std::size_t max_byte
   return max_bytes > prefix_size + kTrailerReserve ? max_bytes - prefix_size - kTrailerReserve : 0;
 }
 
+// How a row enters a message (decided once, when the row is written).
+enum class RowFit {
+  full,     // the whole row fits a message
+  key_only, // only `row[0, key_length) + "}"` fits: the message says "truncated"
+  dropped,  // not even the key fits: the message counts it in "dropped"
+};
+RowFit fit_row(std::size_t row_size, std::size_t key_length, std::size_t capacity);
+
+// Whether a row of `row_size` bytes still fits a body of `body_size` bytes
+// holding `rows` rows (joined by ',').
+constexpr bool fits_in_body(std::size_t body_size, std::size_t rows, std::size_t row_size, std::size_t capacity) {
+  return body_size + (rows > 0 ? 1 : 0) + row_size <= capacity;
+}
+
+// Writes a complete message into `out`: prefix, body, `]`, the flags, `}`.
+void finish_message(std::string &out, std::string_view prefix, std::string_view body, bool truncated,
+                    std::uint64_t dropped);
+
+// Packs a stream of rows into messages (used where all rows are at hand;
+// the extension packs incrementally with the same functions).
 class MessagePacker {
 public:
   using Sink = std::function<void(const std::string &message)>;
@@ -52,15 +72,12 @@ public:
   std::size_t max_row_bytes() const { return row_capacity_; }
 
 private:
-  void start_message();
-  void append_row(std::string_view part, std::string_view closing);
-
   std::string prefix_;
   Sink sink_;
-  std::size_t max_bytes_;
   std::size_t row_capacity_;
-  std::string current_;
-  std::size_t rows_in_current_ = 0;
+  std::string body_;
+  std::string message_;
+  std::size_t rows_ = 0;
   bool truncated_ = false;
   std::uint64_t dropped_ = 0;
   std::uint64_t messages_sent_ = 0;

@@ -3,94 +3,116 @@
 #include "boundary.hpp"
 #include "message_packer.hpp"
 
-#include <memory>
 #include <string>
 
 namespace ectowatch {
 
 namespace {
 
-enum class EntryKind : uint8 {
-  header,      // the rows prefix used by the rows that follow
-  row,         // a rendered row object
-  dropped_row, // a row whose key alone is too big for any message
-  message,     // a complete message (TRUNCATE)
-};
-
-struct Entry {
-  uint64 offset; // into the queue's arena
-  uint32 length;
-  uint32 key_length;
-  SubTransactionId subid;
-  EntryKind kind;
+// One notification being assembled. Rows are packed as they arrive: the body
+// (rows joined by ',') grows at the end of the queue's arena, so a row costs
+// its own bytes and nothing more.
+struct QueuedMessage {
+  const char *prefix; // `{"v":1,...,"rows":[`; nullptr: `offset` holds a whole message
+  uint32 prefix_length;
+  uint64 offset; // in the queue's arena
+  uint64 length;
+  uint64 rows;
+  uint64 dropped;
   bool truncated;
 };
+
+// The state of a queue just before the first change of a subtransaction, so
+// that rolling the subtransaction back can restore it.
+struct Mark {
+  SubTransactionId subid;
+  uint64 arena_used;
+  uint32 message_count;
+  QueuedMessage last; // the last message as it was (valid if message_count > 0)
+  bool open;
+};
+
+template <typename T> void grow(T *&array, uint32 &capacity, uint32 needed) {
+  if (needed <= capacity)
+    return;
+  while (capacity < needed)
+    capacity *= 2;
+  array = static_cast<T *>(repalloc_huge(array, sizeof(T) * capacity));
+}
 
 } // namespace
 
 struct PendingQueue {
-  char label[NAMEDATALEN]; // hash key: the channel
+  char label[NAMEDATALEN]; // the channel
   PendingQueue *next;      // queues in order of first use
-  Entry *entries;
-  uint64 count;
-  uint64 capacity;
+  QueuedMessage *messages;
+  uint32 message_count;
+  uint32 message_capacity;
+  bool open; // the last message may take more rows
   char *arena;
   uint64 arena_used;
   uint64 arena_size;
-  // The header the next row must match; bumped whenever it changes.
-  int64 header_index; // -1: none yet
-  uint64 header_version;
+  Mark *marks;
+  uint32 mark_count;
+  uint32 mark_capacity;
+  SubTransactionId last_subid;
+  // The rows prefix of the open message: copied here, since a watcher's plan
+  // (where it comes from) may be rebuilt during the transaction.
+  const char *prefix_source;
+  const char *prefix;
+  uint32 prefix_length;
 };
 
 namespace {
 
+// Lives as long as the backend and is reset at the end of every transaction
+// that used it: no context is created per transaction.
 MemoryContext pending_context = nullptr;
-HTAB *queues_by_label = nullptr;
+bool pending_context_used = false;
 PendingQueue *first_queue = nullptr;
 PendingQueue *last_queue = nullptr;
 // Bumped at every reset, so stale ChangeTarget caches are noticed.
 uint64 generation = 1;
 
 void reset_pending_changes() {
-  // The memory belongs to TopTransactionContext and goes with it.
-  pending_context = nullptr;
-  queues_by_label = nullptr;
+  if (pending_context_used) {
+    MemoryContextReset(pending_context);
+    pending_context_used = false;
+  }
   first_queue = last_queue = nullptr;
   ++generation;
 }
 
-uint64 pending_entry_count() {
+uint64 pending_row_count() {
   uint64 total = 0;
   for (PendingQueue *queue = first_queue; queue; queue = queue->next)
-    for (uint64 i = 0; i < queue->count; ++i)
-      if (queue->entries[i].kind != EntryKind::header)
-        ++total;
+    for (uint32 i = 0; i < queue->message_count; ++i)
+      total += queue->messages[i].prefix ? queue->messages[i].rows + queue->messages[i].dropped : 1;
   return total;
 }
 
 PendingQueue *queue_for(ChangeTarget *target) {
   if (target->queue && target->queue_generation == generation)
     return target->queue;
-  if (!pending_context) {
-    pending_context = AllocSetContextCreate(TopTransactionContext, "ectowatch pending changes", ALLOCSET_DEFAULT_SIZES);
-    HASHCTL control;
-    control.keysize = NAMEDATALEN;
-    control.entrysize = sizeof(PendingQueue);
-    control.hcxt = pending_context;
-    queues_by_label = hash_create("ectowatch queues", 16, &control, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-  }
-  bool found;
-  auto *queue = static_cast<PendingQueue *>(hash_search(queues_by_label, target->label, HASH_ENTER, &found));
-  if (!found) {
-    queue->next = nullptr;
-    queue->count = 0;
-    queue->capacity = 64;
-    queue->entries = static_cast<Entry *>(MemoryContextAlloc(pending_context, sizeof(Entry) * queue->capacity));
-    queue->arena_used = 0;
-    queue->arena_size = 8192;
+  if (!pending_context)
+    pending_context = AllocSetContextCreate(TopMemoryContext, "ectowatch pending changes", ALLOCSET_DEFAULT_SIZES);
+  pending_context_used = true;
+  // A transaction touches few labels, and each watcher caches its queue: a
+  // list is all the lookup needs.
+  PendingQueue *queue = first_queue;
+  while (queue && strcmp(queue->label, target->label) != 0)
+    queue = queue->next;
+  if (!queue) {
+    queue = static_cast<PendingQueue *>(MemoryContextAllocZero(pending_context, sizeof(PendingQueue)));
+    strlcpy(queue->label, target->label, NAMEDATALEN);
+    queue->message_capacity = 4;
+    queue->messages = static_cast<QueuedMessage *>(
+        MemoryContextAlloc(pending_context, sizeof(QueuedMessage) * queue->message_capacity));
+    queue->mark_capacity = 4;
+    queue->marks = static_cast<Mark *>(MemoryContextAlloc(pending_context, sizeof(Mark) * queue->mark_capacity));
+    queue->arena_size = 1024;
     queue->arena = static_cast<char *>(MemoryContextAlloc(pending_context, queue->arena_size));
-    queue->header_index = -1;
-    queue->header_version = 1;
+    queue->last_subid = InvalidSubTransactionId;
     if (last_queue)
       last_queue->next = queue;
     else
@@ -99,70 +121,78 @@ PendingQueue *queue_for(ChangeTarget *target) {
   }
   target->queue = queue;
   target->queue_generation = generation;
-  target->checked_header_version = 0;
   return queue;
 }
 
-void append_entry(PendingQueue *queue, EntryKind kind, const char *data, uint32 length, uint32 key_length,
-                  bool truncated) {
-  if (queue->count == queue->capacity) {
-    queue->capacity *= 2;
-    queue->entries = static_cast<Entry *>(repalloc_huge(queue->entries, sizeof(Entry) * queue->capacity));
-  }
+// Remembers the queue's state before the first change of a new subtransaction.
+void mark_subtransaction(PendingQueue *queue) {
+  SubTransactionId current = GetCurrentSubTransactionId();
+  if (current == queue->last_subid)
+    return;
+  grow(queue->marks, queue->mark_capacity, queue->mark_count + 1);
+  Mark &mark = queue->marks[queue->mark_count++];
+  mark.subid = current;
+  mark.arena_used = queue->arena_used;
+  mark.message_count = queue->message_count;
+  if (queue->message_count > 0)
+    mark.last = queue->messages[queue->message_count - 1];
+  mark.open = queue->open;
+  queue->last_subid = current;
+}
+
+void append_bytes(PendingQueue *queue, const char *data, uint64 length) {
   if (queue->arena_used + length > queue->arena_size) {
-    while (queue->arena_used + length > queue->arena_size)
-      queue->arena_size *= 2;
-    queue->arena = static_cast<char *>(repalloc_huge(queue->arena, queue->arena_size));
+    // Grow by half: a huge transaction keeps little slack.
+    uint64 size = queue->arena_size;
+    while (queue->arena_used + length > size)
+      size += size / 2;
+    queue->arena = static_cast<char *>(repalloc_huge(queue->arena, size));
+    queue->arena_size = size;
   }
   memcpy(queue->arena + queue->arena_used, data, length);
-  Entry &entry = queue->entries[queue->count++];
-  entry.offset = queue->arena_used;
-  entry.length = length;
-  entry.key_length = key_length;
-  entry.subid = GetCurrentSubTransactionId();
-  entry.kind = kind;
-  entry.truncated = truncated;
   queue->arena_used += length;
 }
 
-// Makes sure the rows that follow are packed under `target`'s prefix.
-void ensure_header(PendingQueue *queue, ChangeTarget *target) {
-  if (target->checked_header_version == queue->header_version)
-    return;
-  bool matches = false;
-  if (queue->header_index >= 0) {
-    const Entry &header = queue->entries[queue->header_index];
-    matches = header.length == static_cast<uint32>(target->rows_prefix_length) &&
-              memcmp(queue->arena + header.offset, target->rows_prefix, header.length) == 0;
-  }
-  if (!matches) {
-    append_entry(queue, EntryKind::header, target->rows_prefix, target->rows_prefix_length, 0, false);
-    queue->header_index = static_cast<int64>(queue->count - 1);
-    ++queue->header_version;
-  }
-  target->checked_header_version = queue->header_version;
+QueuedMessage *start_message(PendingQueue *queue, const char *prefix, uint32 prefix_length) {
+  grow(queue->messages, queue->message_capacity, queue->message_count + 1);
+  QueuedMessage *message = &queue->messages[queue->message_count++];
+  *message = QueuedMessage{prefix, prefix_length, queue->arena_used, 0, 0, 0, false};
+  queue->open = prefix != nullptr;
+  return message;
 }
 
-// Forgets what the aborted subtransaction (and its children) added: every
-// entry with a subtransaction id at or above it, always a tail of the queue.
+// The open message, if it is built with `target`'s prefix.
+QueuedMessage *open_message_for(PendingQueue *queue, ChangeTarget *target) {
+  if (queue->prefix_source != target->rows_prefix) {
+    if (!queue->prefix || strcmp(queue->prefix, target->rows_prefix) != 0) {
+      queue->prefix = MemoryContextStrdup(pending_context, target->rows_prefix);
+      queue->prefix_length = target->rows_prefix_length;
+    }
+    queue->prefix_source = target->rows_prefix;
+  }
+  if (!queue->open || queue->messages[queue->message_count - 1].prefix != queue->prefix)
+    return nullptr;
+  return &queue->messages[queue->message_count - 1];
+}
+
+// Forgets what the aborted subtransaction (and its children) added. Every
+// change made since it began belongs to it or to a later subtransaction, so
+// the marks to undo are a tail of the list.
 void discard_since(SubTransactionId aborted) {
   for (PendingQueue *queue = first_queue; queue; queue = queue->next) {
-    uint64 keep = queue->count;
-    while (keep > 0 && queue->entries[keep - 1].subid >= aborted)
+    uint32 keep = queue->mark_count;
+    while (keep > 0 && queue->marks[keep - 1].subid >= aborted)
       --keep;
-    if (keep == queue->count)
+    if (keep == queue->mark_count)
       continue;
-    queue->arena_used = queue->entries[keep].offset;
-    queue->count = keep;
-    if (queue->header_index >= static_cast<int64>(keep)) {
-      queue->header_index = -1;
-      for (int64 i = static_cast<int64>(keep) - 1; i >= 0; --i)
-        if (queue->entries[i].kind == EntryKind::header) {
-          queue->header_index = i;
-          break;
-        }
-      ++queue->header_version;
-    }
+    const Mark &mark = queue->marks[keep];
+    queue->arena_used = mark.arena_used;
+    queue->message_count = mark.message_count;
+    if (mark.message_count > 0)
+      queue->messages[mark.message_count - 1] = mark.last;
+    queue->open = mark.open;
+    queue->mark_count = keep;
+    queue->last_subid = keep > 0 ? queue->marks[keep - 1].subid : InvalidSubTransactionId;
   }
 }
 
@@ -170,39 +200,20 @@ void notify(const char *channel, const std::string &payload) {
   call_postgres([&] { Async_Notify(channel, payload.c_str()); });
 }
 
-void send_queue(const PendingQueue *queue) {
-  const char *channel = queue->label;
-  MessagePacker::Sink sink = [channel](const std::string &message) { notify(channel, message); };
-  std::unique_ptr<MessagePacker> packer;
-  for (uint64 i = 0; i < queue->count; ++i) {
-    const Entry &entry = queue->entries[i];
-    std::string_view text(queue->arena + entry.offset, entry.length);
-    switch (entry.kind) {
-    case EntryKind::header:
-      if (packer)
-        packer->flush();
-      packer = std::make_unique<MessagePacker>(text, sink);
-      break;
-    case EntryKind::row:
-      packer->add_row(text, entry.key_length, entry.truncated);
-      break;
-    case EntryKind::dropped_row:
-      packer->add_dropped();
-      break;
-    case EntryKind::message:
-      if (packer)
-        packer->flush();
-      sink(std::string(text));
-      break;
+void send_all_pending() {
+  std::string payload;
+  for (PendingQueue *queue = first_queue; queue; queue = queue->next) {
+    for (uint32 i = 0; i < queue->message_count; ++i) {
+      const QueuedMessage &message = queue->messages[i];
+      std::string_view text(queue->arena + message.offset, message.length);
+      if (message.prefix)
+        finish_message(payload, std::string_view(message.prefix, message.prefix_length), text, message.truncated,
+                       message.dropped);
+      else
+        payload.assign(text);
+      notify(queue->label, payload);
     }
   }
-  if (packer)
-    packer->flush();
-}
-
-void send_all_pending() {
-  for (PendingQueue *queue = first_queue; queue; queue = queue->next)
-    send_queue(queue);
 }
 
 void on_transaction_event(XactEvent event, void *) {
@@ -210,14 +221,12 @@ void on_transaction_event(XactEvent event, void *) {
   case XACT_EVENT_PRE_COMMIT:
     if (first_queue) {
       guarded_callback(send_all_pending);
-      MemoryContext done = pending_context;
       reset_pending_changes();
-      MemoryContextDelete(done);
     }
     break;
   case XACT_EVENT_PRE_PREPARE:
     if (first_queue) {
-      uint64 lost = pending_entry_count();
+      uint64 lost = pending_row_count();
       reset_pending_changes();
       if (lost > 0)
         ereport(WARNING, (errmsg("ectowatch: %llu change notification(s) of this transaction will not be sent",
@@ -228,7 +237,7 @@ void on_transaction_event(XactEvent event, void *) {
     break;
   default:
     // COMMIT, ABORT, PREPARE and the parallel variants: nothing is left to send.
-    if (first_queue || pending_context)
+    if (first_queue || pending_context_used)
       reset_pending_changes();
     break;
   }
@@ -243,23 +252,40 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subid, SubTran
 
 void pending_add_row(ChangeTarget *target, char *row, int length, int key_length) {
   PendingQueue *queue = queue_for(target);
-  ensure_header(queue, target);
-  // Decide now what cannot fit, so an oversized row costs no memory until commit.
-  const auto capacity = row_capacity(static_cast<std::size_t>(target->rows_prefix_length));
-  if (static_cast<std::size_t>(length) <= capacity) {
-    append_entry(queue, EntryKind::row, row, length, key_length, false);
-  } else if (static_cast<std::size_t>(key_length) + 1 <= capacity) {
-    // Key-only form: the key members and a closing brace.
-    row[key_length] = '}';
-    append_entry(queue, EntryKind::row, row, key_length + 1, key_length, true);
-  } else {
-    append_entry(queue, EntryKind::dropped_row, "", 0, 0, false);
+  mark_subtransaction(queue);
+  QueuedMessage *message = open_message_for(queue, target);
+  const auto capacity = row_capacity(queue->prefix_length);
+  // Decided now, so an oversized row costs no memory until commit.
+  RowFit fit = fit_row(static_cast<std::size_t>(length), static_cast<std::size_t>(key_length), capacity);
+  if (fit == RowFit::dropped) {
+    if (!message)
+      message = start_message(queue, queue->prefix, queue->prefix_length);
+    ++message->dropped;
+    return;
   }
+  if (fit == RowFit::key_only) {
+    row[key_length] = '}'; // the key members and a closing brace
+    length = key_length + 1;
+  }
+  if (!message || !fits_in_body(message->length, message->rows, static_cast<std::size_t>(length), capacity))
+    message = start_message(queue, queue->prefix, queue->prefix_length);
+  if (message->rows > 0) {
+    append_bytes(queue, ",", 1);
+    ++message->length;
+  }
+  append_bytes(queue, row, static_cast<uint64>(length));
+  message->length += static_cast<uint64>(length);
+  ++message->rows;
+  message->truncated = message->truncated || fit == RowFit::key_only;
 }
 
 void pending_add_message(ChangeTarget *target, const char *message) {
   PendingQueue *queue = queue_for(target);
-  append_entry(queue, EntryKind::message, message, strlen(message), 0, false);
+  mark_subtransaction(queue);
+  QueuedMessage *whole = start_message(queue, nullptr, 0);
+  uint64 length = strlen(message);
+  append_bytes(queue, message, length);
+  whole->length = length;
 }
 
 void register_pending_changes_callbacks() {

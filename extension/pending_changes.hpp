@@ -6,8 +6,8 @@
 // rolled-back subtransaction are discarded when it aborts; a prepared
 // transaction sends nothing (PostgreSQL refuses PREPARE with a pending NOTIFY).
 //
-// Everything lives in a memory context under TopTransactionContext, so an
-// aborted transaction frees it with the rest.
+// Everything lives in one memory context of the backend, reset when the
+// transaction ends (committed, prepared or aborted).
 #pragma once
 
 #include "postgres_api.hpp"
@@ -24,7 +24,6 @@ struct ChangeTarget {
   int rows_prefix_length;
   PendingQueue *queue = nullptr;
   uint64 queue_generation = 0;
-  uint64 checked_header_version = 0;
 };
 
 // Adds one rendered row; `key_length` bytes of `row` hold `{` and the keys.
