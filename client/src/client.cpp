@@ -71,7 +71,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::deque<Work> queue;
   // Coalescing windows that end: (due, subscription, key).
   std::multimap<Clock::time_point, std::pair<std::weak_ptr<Subscription::State>, std::string>> timers;
-  std::mutex dispatch_mutex; // one dispatcher at a time: callbacks never overlap
+  std::mutex dispatch_mutex;                                // one dispatcher at a time: callbacks never overlap
+  std::vector<detail::SubscriptionRegistry::Match> matches; // reused; under dispatch_mutex
   std::atomic<std::thread::id> dispatching_thread{};
 
   // --- threads ---------------------------------------------------------------------
@@ -98,17 +99,18 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
   void enqueue_error(std::exception_ptr error) { enqueue(ErrorItem{std::move(error)}); }
 
-  // Decodes and queues what arrived. Called with connection_mutex held.
-  void accept(std::vector<detail::Notification> notifications) {
-    for (auto &notification : notifications) {
-      if (!registry.wants(notification.channel))
-        continue; // unsubscribed meanwhile
-      try {
-        enqueue(detail::decode_message(notification.channel, notification.payload));
-      } catch (const ProtocolError &) {
-        enqueue_error(std::current_exception());
-      }
+  // Decodes and queues one notification. Called with connection_mutex held.
+  void accept(std::string_view channel, std::string_view payload) {
+    if (!registry.wants(channel))
+      return; // unsubscribed meanwhile
+    try {
+      enqueue(detail::decode_message(channel, payload));
+    } catch (const ProtocolError &) {
+      enqueue_error(std::current_exception());
     }
+  }
+  detail::PgConnection::Visitor acceptor() {
+    return [this](std::string_view channel, std::string_view payload) { accept(channel, payload); };
   }
 
   // --- connection management (connection_mutex held) ------------------------------
@@ -125,7 +127,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     last_activity = Clock::now();
     backoff = std::chrono::milliseconds(0);
     is_connected = true;
-    accept(connection->take_buffered());
+    connection->take_buffered(acceptor());
     if (ever_connected) {
       ++reconnect_count;
       enqueue(Resync{Resync::Reason::reconnected, {}});
@@ -169,7 +171,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         connection->unlisten(label);
         listening.erase(label);
       }
-      accept(connection->take_buffered());
+      connection->take_buffered(acceptor());
     } catch (const ConnectionError &error) {
       lose_connection_locked(error);
       wake();
@@ -184,16 +186,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;
     }
     try {
-      auto notifications = connection->read_notifications();
+      std::size_t received = connection->read_notifications(acceptor());
       auto now = Clock::now();
-      if (!notifications.empty()) {
+      if (received > 0) {
         last_activity = now;
       } else if (now - last_activity >= options.health_check_interval) {
         connection->check_alive();
         last_activity = now;
-        notifications = connection->take_buffered();
+        connection->take_buffered(acceptor());
       }
-      accept(std::move(notifications));
     } catch (const ConnectionError &error) {
       lose_connection_locked(error);
     }
@@ -325,13 +326,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     std::size_t delivered = 0;
     if (auto *message = std::get_if<std::shared_ptr<const Message>>(&work)) {
       const auto &shared = *message;
-      for (std::size_t i = 0; i < shared->rows.size(); ++i) {
-        Event event(shared, Event::Kind::row, i);
-        for (const SubscriptionPtr &subscription : registry.match(*shared, shared->rows[i])) {
-          deliver(subscription, event);
-          ++delivered;
-        }
+      registry.match(*shared, matches);
+      for (const auto &match : matches) {
+        deliver(match.keep_alive, Event(shared, Event::Kind::row, match.row_index));
+        ++delivered;
       }
+      matches.clear();
       if (shared->dropped > 0 || shared->op == Op::truncated) {
         Event event(shared, shared->op == Op::truncated ? Event::Kind::truncated : Event::Kind::dropped);
         for (const SubscriptionPtr &subscription : registry.all_of(shared->label)) {
@@ -482,7 +482,7 @@ std::string Client::watch(const std::string &table, Op op, const WatchOptions &o
       "extra_columns => $5::text[], key_columns => $6::text[], condition => $7, replicated => $8::boolean)",
       {table, std::string(to_string(op)), options.label, array(options.trigger_columns), array(options.extra_columns),
        array(options.key_columns), options.condition, std::string(options.replicated ? "true" : "false")});
-  impl_->accept(impl_->connection->take_buffered());
+  impl_->connection->take_buffered(impl_->acceptor());
   return label.value_or("");
 }
 
@@ -491,7 +491,7 @@ bool Client::unwatch(const std::string &label) {
   if (!impl_->connection)
     throw ConnectionError("unwatch: not connected (reconnecting)");
   auto existed = impl_->connection->query_value("SELECT ectowatch_unwatch($1)", {label});
-  impl_->accept(impl_->connection->take_buffered());
+  impl_->connection->take_buffered(impl_->acceptor());
   return existed == std::optional<std::string>("t");
 }
 
@@ -503,7 +503,7 @@ std::vector<WatcherInfo> Client::watchers() {
       "SELECT json_agg(w ORDER BY w.label)::text FROM (SELECT label, table_name::text AS table_name, op, channel, "
       "key_columns, extra_columns, trigger_columns, condition, replicated FROM ectowatch_watchers) w",
       {});
-  impl_->accept(impl_->connection->take_buffered());
+  impl_->connection->take_buffered(impl_->acceptor());
   return detail::decode_watchers(json.value_or(""));
 }
 

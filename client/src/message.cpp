@@ -1,6 +1,7 @@
 // Accessors of decoded messages (ectowatch/message.hpp).
 #include "ectowatch/errors.hpp"
 #include "ectowatch/message.hpp"
+#include "json_text.hpp"
 
 #include <charconv>
 #include <cstdlib>
@@ -49,7 +50,7 @@ std::string_view kind_name(Value::Kind kind) {
 }
 
 [[noreturn]] void wrong_type(const Value &value, std::string_view wanted) {
-  throw UsageError("value " + value.json() + " is " + std::string(kind_name(value.kind())) + ", not " +
+  throw UsageError("value " + std::string(value.json()) + " is " + std::string(kind_name(value.kind())) + ", not " +
                    std::string(wanted));
 }
 
@@ -57,10 +58,10 @@ template <typename Integer> Integer parse_integer(const Value &value, std::strin
   if (value.kind() != Value::Kind::number)
     wrong_type(value, wanted);
   Integer result{};
-  const std::string &text = value.text();
+  std::string_view text = value.text();
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), result);
   if (error != std::errc() || end != text.data() + text.size())
-    throw UsageError("value " + text + " does not fit " + std::string(wanted));
+    throw UsageError("value " + std::string(text) + " does not fit " + std::string(wanted));
   return result;
 }
 
@@ -72,29 +73,42 @@ template <> int Value::as<int>() const { return parse_integer<int>(*this, "an in
 template <> double Value::as<double>() const {
   if (kind_ != Kind::number)
     wrong_type(*this, "a number");
-  return std::strtod(text_.c_str(), nullptr);
+  return std::strtod(std::string(text_).c_str(), nullptr);
 }
 template <> bool Value::as<bool>() const {
   if (kind_ != Kind::boolean)
     wrong_type(*this, "a boolean");
   return text_ == "true";
 }
-template <> std::string Value::as<std::string>() const { return text_; }
+template <> std::string Value::as<std::string>() const { return std::string(text_); }
 template <> std::string_view Value::as<std::string_view>() const { return text_; }
 
 const Value *Row::find(std::string_view column) const noexcept {
-  for (const auto &[name, value] : columns_)
+  for (const auto &[name, value] : columns())
     if (name == column)
       return &value;
   return nullptr;
+}
+
+std::string Row::json() const {
+  std::string json = "{";
+  for (const auto &[name, value] : columns()) {
+    if (json.size() > 1)
+      json.push_back(',');
+    detail::append_json_string(json, name);
+    json.push_back(':');
+    json += value.json();
+  }
+  json.push_back('}');
+  return json;
 }
 
 const Value &Row::at(std::string_view column) const {
   if (const Value *value = find(column))
     return *value;
   std::string names;
-  for (const auto &entry : columns_)
-    names += (names.empty() ? "" : ", ") + entry.first;
+  for (const auto &entry : columns())
+    names += (names.empty() ? "" : ", ") + std::string(entry.first);
   throw UsageError("the row has no column \"" + std::string(column) + "\" (it has: " + names +
                    "); add it to the watcher's extra_columns to receive it");
 }

@@ -22,21 +22,71 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-Value decode_value(ondemand::value value) {
+// Where the decoded parts of one message go. Text without escapes is viewed
+// in place in the message's payload; text with escapes is unescaped by
+// simdjson into the message's own storage.
+class MessageBuilder {
+public:
+  explicit MessageBuilder(Message &message) : message_(message) { first_row_names_.clear(); }
+
+  std::string_view keep(std::string_view unescaped) { return message_.unescaped.emplace_front(unescaped); }
+
+  // A field name: a view into the payload unless it has escapes. Rows repeat
+  // their names, so a name equal to the first row's at that position is shared.
+  std::string_view name(ondemand::field &field, std::size_t position) {
+    const char *raw = field.key().raw();
+    const char *end = raw;
+    bool escaped = false;
+    while (*end != '"') {
+      if (*end == '\\') {
+        escaped = true;
+        ++end;
+      }
+      ++end;
+    }
+    if (!escaped)
+      return std::string_view(raw, static_cast<std::size_t>(end - raw));
+    std::string quoted = "\"" + std::string(raw, static_cast<std::size_t>(end - raw)) + "\"";
+    padded_string padded(quoted);
+    ondemand::parser parser;
+    std::string_view text = parser.iterate(padded).get_string();
+    if (position < first_row_names_.size() && first_row_names_[position] == text)
+      return first_row_names_[position];
+    return keep(text);
+  }
+
+  void first_row_name(std::string_view name) { first_row_names_.push_back(name); }
+
+private:
+  Message &message_;
+  // Reused from message to message (per thread): no allocation once warm.
+  static thread_local std::vector<std::string_view> first_row_names_;
+};
+
+thread_local std::vector<std::string_view> MessageBuilder::first_row_names_;
+
+Value decode_value(ondemand::value value, MessageBuilder &builder) {
   switch (value.type()) {
   case ondemand::json_type::string: {
-    std::string json(trim(value.raw_json_token()));
-    std::string_view text = value.get_string();
-    return Value(Value::Kind::string, std::move(json), std::string(text));
+    std::string_view json = trim(value.raw_json_token());
+    std::string_view inner = json.substr(1, json.size() - 2);
+    if (inner.find('\\') == std::string_view::npos) {
+      std::string_view checked = value.get_string(); // validates (UTF-8, termination)
+      (void)checked;
+      return Value(Value::Kind::string, json, inner);
+    }
+    return Value(Value::Kind::string, json, builder.keep(value.get_string()));
   }
   case ondemand::json_type::number: {
-    std::string json(trim(value.raw_json_token()));
+    std::string_view json = trim(value.raw_json_token());
+    double checked = value.get_double(); // validates the number
+    (void)checked;
     return Value(Value::Kind::number, json, json);
   }
   case ondemand::json_type::boolean: {
-    std::string json(trim(value.raw_json_token()));
-    bool flag = value.get_bool();
-    (void)flag; // validates the literal
+    std::string_view json = trim(value.raw_json_token());
+    bool checked = value.get_bool();
+    (void)checked;
     return Value(Value::Kind::boolean, json, json);
   }
   case ondemand::json_type::null: {
@@ -46,33 +96,32 @@ Value decode_value(ondemand::value value) {
   }
   case ondemand::json_type::object: {
     ondemand::object object = value.get_object();
-    std::string json(trim(object.raw_json().value()));
+    std::string_view json = trim(object.raw_json().value());
     return Value(Value::Kind::object, json, json);
   }
   case ondemand::json_type::array: {
     ondemand::array array = value.get_array();
-    std::string json(trim(array.raw_json().value()));
+    std::string_view json = trim(array.raw_json().value());
     return Value(Value::Kind::array, json, json);
   }
   }
   throw simdjson_error(INCORRECT_TYPE);
 }
 
-Row decode_row(ondemand::object object) {
-  std::vector<Row::Column> columns;
-  std::string json = "{";
+// Appends one row's columns to message.columns; returns how many.
+std::size_t decode_row(ondemand::object object, Message &message, MessageBuilder &builder, bool first_row) {
+  std::size_t count = 0;
   for (auto field : object) {
-    std::string name(field.unescaped_key().value());
-    Value value = decode_value(field.value());
-    if (columns.size() > 0)
-      json.push_back(',');
-    append_json_string(json, name);
-    json.push_back(':');
-    json += value.json();
-    columns.emplace_back(std::move(name), std::move(value));
+    ondemand::field member;
+    if (auto error = std::move(field).get(member))
+      throw simdjson_error(error);
+    std::string_view name = builder.name(member, count);
+    if (first_row)
+      builder.first_row_name(name);
+    message.columns.emplace_back(name, decode_value(member.value(), builder));
+    ++count;
   }
-  json.push_back('}');
-  return Row(std::move(columns), std::move(json));
+  return count;
 }
 
 } // namespace
@@ -81,10 +130,17 @@ std::shared_ptr<const Message> decode_message(std::string_view channel, std::str
   thread_local ondemand::parser parser;
   auto message = std::make_shared<Message>();
   message->channel = std::string(channel);
+  // The message keeps its own copy of the payload (the rows view into it),
+  // with the padding simdjson reads past the end.
+  message->payload.reserve(payload.size() + SIMDJSON_PADDING);
+  message->payload.assign(payload);
+  MessageBuilder builder(*message);
+  thread_local std::vector<std::size_t> row_sizes; // reused: no allocation once warm
+  row_sizes.clear();
   bool has_v = false, has_op = false, has_table = false, has_label = false, has_key = false, has_rows = false;
   try {
-    padded_string padded(payload);
-    ondemand::document document = parser.iterate(padded);
+    ondemand::document document =
+        parser.iterate(message->payload.data(), message->payload.size(), message->payload.capacity());
     ondemand::object object = document.get_object();
     for (auto field : object) {
       std::string_view name = field.unescaped_key();
@@ -119,7 +175,7 @@ std::shared_ptr<const Message> decode_message(std::string_view channel, std::str
         has_key = true;
       } else if (name == "rows") {
         for (auto row : field.value().get_array())
-          message->rows.push_back(decode_row(row.get_object()));
+          row_sizes.push_back(decode_row(row.get_object(), *message, builder, row_sizes.empty()));
         has_rows = true;
       } else if (name == "truncated") {
         message->truncated = field.value().get_bool();
@@ -133,6 +189,13 @@ std::shared_ptr<const Message> decode_message(std::string_view channel, std::str
       fail(channel, payload, "trailing content after the JSON object");
   } catch (const simdjson_error &error) {
     fail(channel, payload, std::string("malformed JSON (") + error.what() + ")");
+  }
+  // The columns are complete: the rows can point into them now.
+  std::size_t start = 0;
+  message->rows.reserve(row_sizes.size());
+  for (std::size_t size : row_sizes) {
+    message->rows.emplace_back(message->columns.data() + start, size);
+    start += size;
   }
   if (!(has_v && has_op && has_table && has_label && has_key && has_rows))
     fail(channel, payload, "a field of v, op, table, label, key, rows is missing");

@@ -89,19 +89,20 @@ void PgConnection::command(const std::string &sql) {
 void PgConnection::listen(const std::string &channel) { command("LISTEN " + quote_identifier(channel)); }
 void PgConnection::unlisten(const std::string &channel) { command("UNLISTEN " + quote_identifier(channel)); }
 
-std::vector<Notification> PgConnection::take_buffered() {
-  std::vector<Notification> notifications;
+std::size_t PgConnection::take_buffered(const Visitor &visit) {
+  std::size_t count = 0;
   while (PGnotify *raw = PQnotifies(conn_)) {
     std::unique_ptr<PGnotify, FreememDeleter> notify(raw);
-    notifications.push_back({notify->relname, notify->extra ? notify->extra : ""});
+    visit(notify->relname, notify->extra ? notify->extra : "");
+    ++count;
   }
-  return notifications;
+  return count;
 }
 
-std::vector<Notification> PgConnection::read_notifications() {
+std::size_t PgConnection::read_notifications(const Visitor &visit) {
   if (!PQconsumeInput(conn_) || PQstatus(conn_) != CONNECTION_OK)
     throw_connection_error("connection lost");
-  return take_buffered();
+  return take_buffered(visit);
 }
 
 void PgConnection::check_alive() {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <string_view>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,11 +13,6 @@
 struct pg_conn;
 
 namespace ectowatch::detail {
-
-struct Notification {
-  std::string channel;
-  std::string payload;
-};
 
 class PgConnection {
 public:
@@ -31,11 +28,13 @@ public:
   void listen(const std::string &channel);
   void unlisten(const std::string &channel);
 
-  // Reads whatever the socket has without blocking and returns the
-  // notifications received; throws ConnectionError if the connection broke.
-  std::vector<Notification> read_notifications();
-  // Notifications libpq already holds (e.g. received during a command).
-  std::vector<Notification> take_buffered();
+  using Visitor = std::function<void(std::string_view channel, std::string_view payload)>;
+  // Reads whatever the socket has without blocking and shows each
+  // notification to `visit` (views valid during the call only); returns how
+  // many there were. Throws ConnectionError if the connection broke.
+  std::size_t read_notifications(const Visitor &visit);
+  // The same for notifications libpq already holds (received during a command).
+  std::size_t take_buffered(const Visitor &visit);
   // A cheap round trip; throws ConnectionError if the server does not answer.
   void check_alive();
 

@@ -34,13 +34,15 @@ std::string canonical_key(const std::vector<std::string> &texts) {
 }
 
 std::string row_key(const Message &message, const Row &row) {
-  std::vector<std::string> texts;
-  texts.reserve(message.key_columns.size());
+  std::string key;
   for (const std::string &column : message.key_columns) {
     const Value *value = row.find(column);
-    texts.push_back(value ? value->text() : "null");
+    std::string_view text = value ? value->text() : std::string_view("null");
+    key += std::to_string(text.size());
+    key.push_back(':');
+    key += text;
   }
-  return canonical_key(texts);
+  return key;
 }
 
 bool SubscriptionRegistry::add(const SubscriptionPtr &subscription) {
@@ -111,9 +113,9 @@ bool SubscriptionRegistry::remove(const Subscription::State &subscription) {
   return true;
 }
 
-bool SubscriptionRegistry::wants(const std::string &label) const {
+bool SubscriptionRegistry::wants(std::string_view label) const {
   std::lock_guard lock(mutex_);
-  return labels_.count(label) > 0;
+  return labels_.find(label) != labels_.end();
 }
 
 std::vector<std::string> SubscriptionRegistry::labels() const {
@@ -124,33 +126,47 @@ std::vector<std::string> SubscriptionRegistry::labels() const {
   return result;
 }
 
-std::vector<SubscriptionPtr> SubscriptionRegistry::match(const Message &message, const Row &row) const {
-  std::vector<SubscriptionPtr> result;
+void SubscriptionRegistry::match(const Message &message, std::vector<Match> &out) const {
+  out.clear();
   std::lock_guard lock(mutex_);
   auto found = labels_.find(message.label);
   if (found == labels_.end())
-    return result;
+    return;
   const LabelIndex &index = found->second;
-  result = index.all;
-  if (!index.by_key.empty()) {
-    auto bucket = index.by_key.find(row_key(message, row));
-    if (bucket != index.by_key.end())
-      result.insert(result.end(), bucket->second.begin(), bucket->second.end());
+  for (std::size_t row_index = 0; row_index < message.rows.size(); ++row_index) {
+    const Row &row = message.rows[row_index];
+    std::size_t first = out.size();
+    for (const SubscriptionPtr &subscription : index.all)
+      out.push_back({row_index, subscription.get(), nullptr});
+    bool several_sources = false;
+    if (!index.by_key.empty()) {
+      auto bucket = index.by_key.find(row_key(message, row));
+      if (bucket != index.by_key.end()) {
+        several_sources = out.size() > first;
+        for (const SubscriptionPtr &subscription : bucket->second)
+          out.push_back({row_index, subscription.get(), nullptr});
+      }
+    }
+    for (const auto &[column, by_value] : index.by_column) {
+      const Value *value = row.find(column);
+      if (!value)
+        continue;
+      auto bucket = by_value.find(value->text());
+      if (bucket == by_value.end())
+        continue;
+      several_sources = several_sources || out.size() > first;
+      for (const SubscriptionPtr &subscription : bucket->second)
+        if (other_conditions_hold(*subscription, row))
+          out.push_back({row_index, subscription.get(), nullptr});
+    }
+    // Subscribers of one row are called in the order they subscribed.
+    if (several_sources)
+      std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
+                [](const Match &a, const Match &b) { return a.subscription->id < b.subscription->id; });
   }
-  for (const auto &[column, by_value] : index.by_column) {
-    const Value *value = row.find(column);
-    if (!value)
-      continue;
-    auto bucket = by_value.find(value->text());
-    if (bucket == by_value.end())
-      continue;
-    for (const SubscriptionPtr &subscription : bucket->second)
-      if (other_conditions_hold(*subscription, row))
-        result.push_back(subscription);
-  }
-  std::sort(result.begin(), result.end(),
-            [](const SubscriptionPtr &a, const SubscriptionPtr &b) { return a->id < b->id; });
-  return result;
+  // Keep them alive while the callbacks run (an unsubscribe may drop the registry's reference).
+  for (Match &match : out)
+    match.keep_alive = match.subscription->shared_from_this();
 }
 
 std::vector<SubscriptionPtr> SubscriptionRegistry::all_of(const std::string &label) const {

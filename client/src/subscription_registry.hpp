@@ -17,7 +17,7 @@
 namespace ectowatch {
 
 // One subscription. Owned by the registry; Subscription handles hold a weak_ptr.
-struct Subscription::State {
+struct Subscription::State : std::enable_shared_from_this<Subscription::State> {
   enum class Kind { all, key, columns };
 
   std::uint64_t id = 0;
@@ -44,6 +44,13 @@ namespace detail {
 
 using SubscriptionPtr = std::shared_ptr<Subscription::State>;
 
+// Lets maps keyed by std::string be searched with a std::string_view.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
+};
+template <typename T> using StringMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;
+
 // The canonical form of a record key: the values' texts, each length-prefixed.
 std::string canonical_key(const std::vector<std::string> &texts);
 // The canonical key of `row` under the message's key columns.
@@ -55,25 +62,31 @@ public:
   bool add(const SubscriptionPtr &subscription);
   // Returns true when `label` has no subscription left.
   bool remove(const Subscription::State &subscription);
-  bool wants(const std::string &label) const;
+  bool wants(std::string_view label) const;
   std::vector<std::string> labels() const;
 
-  // Subscriptions that want this row, in subscription order.
-  std::vector<SubscriptionPtr> match(const Message &message, const Row &row) const;
+  struct Match {
+    std::size_t row_index;
+    Subscription::State *subscription;
+    SubscriptionPtr keep_alive;
+  };
+  // Every (row, subscription) that wants it, in row order, then subscription
+  // order; `out` is reused between messages to save allocations.
+  void match(const Message &message, std::vector<Match> &out) const;
   // Every subscription of a label (for dropped and truncated events).
   std::vector<SubscriptionPtr> all_of(const std::string &label) const;
 
 private:
   struct LabelIndex {
     std::vector<SubscriptionPtr> all;
-    std::unordered_map<std::string, std::vector<SubscriptionPtr>> by_key;
+    StringMap<std::vector<SubscriptionPtr>> by_key;
     // column -> value text -> subscriptions whose first condition is that
-    std::unordered_map<std::string, std::unordered_map<std::string, std::vector<SubscriptionPtr>>> by_column;
+    StringMap<StringMap<std::vector<SubscriptionPtr>>> by_column;
     std::size_t count = 0;
   };
 
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, LabelIndex> labels_;
+  StringMap<LabelIndex> labels_;
 };
 
 } // namespace detail

@@ -53,6 +53,22 @@ BOOST_AUTO_TEST_CASE(values_keep_their_json_and_match_text) {
   BOOST_CHECK_THROW(row.get<int>("id"), UsageError); // does not fit an int
 }
 
+BOOST_AUTO_TEST_CASE(names_with_escapes_and_rows_sharing_names) {
+  auto message =
+      decode_message("q", R"({"v":1,"op":"inserted","table":"public.\"Q\"","label":"q","key":["a\"b"],"rows":[)"
+                          R"({"a\"b":1,"x\ny":"v1"},{"a\"b":2,"x\ny":"v2"}]})");
+  BOOST_TEST(message->table == "public.\"Q\"");
+  BOOST_TEST(message->key_columns == std::vector<std::string>{"a\"b"});
+  BOOST_REQUIRE_EQUAL(message->rows.size(), 2u);
+  BOOST_TEST(message->rows[1].get<int>("a\"b") == 2);
+  BOOST_TEST(message->rows[1].get<std::string>("x\ny") == "v2");
+  BOOST_TEST(message->rows[0].json() == R"({"a\"b":1,"x\ny":"v1"})");
+  // The rows stay valid while the message lives, wherever the Event goes.
+  Event event(message, Event::Kind::row, 1);
+  message.reset();
+  BOOST_TEST(event.row().get<std::string>("x\ny") == "v2");
+}
+
 BOOST_AUTO_TEST_CASE(flags_truncate_and_unknown_fields) {
   auto message = decode_message(
       "t_deleted",

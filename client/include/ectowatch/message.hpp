@@ -5,6 +5,8 @@
 #include "ectowatch/export.hpp"
 
 #include <cstdint>
+#include <forward_list>
+#include <span>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,20 +21,21 @@ ECTOWATCH_EXPORT std::string_view to_string(Op op);
 // "inserted" -> Op::inserted; throws UsageError for anything else.
 ECTOWATCH_EXPORT Op parse_op(std::string_view text);
 
-// One column value, as the message carries it.
+// One column value, as the message carries it. A view into its message:
+// valid as long as the Event (or the Message) it came from is kept.
 class ECTOWATCH_EXPORT Value {
 public:
   enum class Kind { null, boolean, number, string, object, array };
 
   Value() = default;
-  Value(Kind kind, std::string json, std::string text) : kind_(kind), json_(std::move(json)), text_(std::move(text)) {}
+  Value(Kind kind, std::string_view json, std::string_view text) : kind_(kind), json_(json), text_(text) {}
 
   Kind kind() const noexcept { return kind_; }
   bool is_null() const noexcept { return kind_ == Kind::null; }
   // The value exactly as JSON, e.g. `42`, `"ann"`, `{"a":1}`.
-  const std::string &json() const noexcept { return json_; }
+  std::string_view json() const noexcept { return json_; }
   // What filters compare: a string's content, or the JSON text of anything else.
-  const std::string &text() const noexcept { return text_; }
+  std::string_view text() const noexcept { return text_; }
 
   // Typed access: std::int64_t, std::uint64_t, int, double (numbers), bool,
   // std::string / std::string_view (a string's content; the JSON text of any
@@ -41,19 +44,20 @@ public:
 
 private:
   Kind kind_ = Kind::null;
-  std::string json_ = "null";
-  std::string text_ = "null";
+  std::string_view json_ = "null";
+  std::string_view text_ = "null";
 };
 
 // One changed row: the key columns, then the extra columns, in message order.
+// A view into its message, like Value.
 class ECTOWATCH_EXPORT Row {
 public:
-  using Column = std::pair<std::string, Value>;
+  using Column = std::pair<std::string_view, Value>;
 
   Row() = default;
-  Row(std::vector<Column> columns, std::string json) : columns_(std::move(columns)), json_(std::move(json)) {}
+  Row(const Column *columns, std::size_t count) : columns_(columns), count_(count) {}
 
-  const std::vector<Column> &columns() const noexcept { return columns_; }
+  std::span<const Column> columns() const noexcept { return {columns_, count_}; }
   bool has(std::string_view column) const noexcept { return find(column) != nullptr; }
   const Value *find(std::string_view column) const noexcept;
   // Throws UsageError naming the columns the row has.
@@ -67,16 +71,21 @@ public:
       return std::nullopt;
     return value->as<T>();
   }
-  // The row object as JSON.
-  const std::string &json() const noexcept { return json_; }
+  // The row object as JSON (built on each call).
+  std::string json() const;
 
 private:
-  std::vector<Column> columns_;
-  std::string json_;
+  const Column *columns_ = nullptr;
+  std::size_t count_ = 0;
 };
 
-// One notification, decoded.
+// One notification, decoded. Its rows and values point into its own storage,
+// so it is neither copied nor moved: it lives behind a shared_ptr.
 struct Message {
+  Message() = default;
+  Message(const Message &) = delete;
+  Message &operator=(const Message &) = delete;
+
   int version = 1;
   Op op = Op::inserted;
   std::string table;
@@ -86,6 +95,11 @@ struct Message {
   std::vector<Row> rows;
   bool truncated = false;
   std::uint64_t dropped = 0;
+
+  // Storage the views point into.
+  std::string payload;                      // the notification's text (with the parser's padding)
+  std::vector<Row::Column> columns;         // every row's columns, row after row
+  std::forward_list<std::string> unescaped; // names and strings that had escapes
 };
 
 // What a subscriber receives. Cheap to copy; may be kept after the callback.
