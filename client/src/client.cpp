@@ -507,27 +507,33 @@ std::vector<WatcherInfo> Client::watchers() {
   return detail::decode_watchers(json.value_or(""));
 }
 
-Subscription Client::subscribe(const std::string &label, EventCallback callback, SubscribeOptions options) {
+namespace {
+
+std::shared_ptr<Subscription::State> new_state(const std::string &label, Subscription::State::Kind kind,
+                                               EventCallback callback, SubscribeOptions options) {
   auto state = std::make_shared<Subscription::State>();
   state->label = label;
+  state->kind = kind;
   state->callback = std::move(callback);
   state->options = options;
-  return impl_->subscribe(std::move(state));
+  return state;
+}
+
+} // namespace
+
+Subscription Client::subscribe(const std::string &label, EventCallback callback, SubscribeOptions options) {
+  return impl_->subscribe(new_state(label, Subscription::State::Kind::all, std::move(callback), options));
 }
 
 Subscription Client::subscribe(const std::string &label, const Key &key, EventCallback callback,
                                SubscribeOptions options) {
   if (key.parts().empty())
     throw UsageError("subscribe: a Key needs at least one value");
-  auto state = std::make_shared<Subscription::State>();
-  state->label = label;
-  state->kind = Subscription::State::Kind::key;
+  auto state = new_state(label, Subscription::State::Kind::key, std::move(callback), options);
   std::vector<std::string> texts;
   for (const MatchValue &part : key.parts())
     texts.push_back(part.text());
   state->key = detail::canonical_key(texts);
-  state->callback = std::move(callback);
-  state->options = options;
   return impl_->subscribe(std::move(state));
 }
 
@@ -535,13 +541,9 @@ Subscription Client::subscribe(const std::string &label, const ColumnFilter &fil
                                SubscribeOptions options) {
   if (filter.conditions().empty())
     throw UsageError("subscribe: a ColumnFilter needs at least one condition");
-  auto state = std::make_shared<Subscription::State>();
-  state->label = label;
-  state->kind = Subscription::State::Kind::columns;
+  auto state = new_state(label, Subscription::State::Kind::columns, std::move(callback), options);
   for (const auto &[column, value] : filter.conditions())
     state->columns.emplace_back(column, value.text());
-  state->callback = std::move(callback);
-  state->options = options;
   return impl_->subscribe(std::move(state));
 }
 

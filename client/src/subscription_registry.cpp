@@ -12,6 +12,21 @@ void erase_from(std::vector<SubscriptionPtr> &list, const Subscription::State &s
       list.end());
 }
 
+// Removes `subscription` from map[key]; drops the bucket when it empties.
+template <typename Map>
+bool erase_from_bucket(Map &map, std::string_view key, const Subscription::State &subscription) {
+  auto bucket = map.find(key);
+  if (bucket == map.end())
+    return false;
+  std::size_t before = bucket->second.size();
+  erase_from(bucket->second, subscription);
+  if (bucket->second.size() == before)
+    return false;
+  if (bucket->second.empty())
+    map.erase(bucket);
+  return true;
+}
+
 bool other_conditions_hold(const Subscription::State &subscription, const Row &row) {
   for (std::size_t i = 1; i < subscription.columns.size(); ++i) {
     const Value *value = row.find(subscription.columns[i].first);
@@ -77,31 +92,15 @@ bool SubscriptionRegistry::remove(const Subscription::State &subscription) {
     if (index.all.size() == before)
       return false;
     break;
-  case Subscription::State::Kind::key: {
-    auto bucket = index.by_key.find(subscription.key);
-    if (bucket == index.by_key.end())
+  case Subscription::State::Kind::key:
+    if (!erase_from_bucket(index.by_key, subscription.key, subscription))
       return false;
-    before = bucket->second.size();
-    erase_from(bucket->second, subscription);
-    if (bucket->second.size() == before)
-      return false;
-    if (bucket->second.empty())
-      index.by_key.erase(bucket);
     break;
-  }
   case Subscription::State::Kind::columns: {
     auto column = index.by_column.find(subscription.columns.front().first);
-    if (column == index.by_column.end())
+    if (column == index.by_column.end() ||
+        !erase_from_bucket(column->second, subscription.columns.front().second, subscription))
       return false;
-    auto bucket = column->second.find(subscription.columns.front().second);
-    if (bucket == column->second.end())
-      return false;
-    before = bucket->second.size();
-    erase_from(bucket->second, subscription);
-    if (bucket->second.size() == before)
-      return false;
-    if (bucket->second.empty())
-      column->second.erase(bucket);
     if (column->second.empty())
       index.by_column.erase(column);
     break;
