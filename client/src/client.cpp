@@ -66,9 +66,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   ErrorCallback error_callback;
 
   // --- dispatch ------------------------------------------------------------------
-  std::mutex queue_mutex;
+  mutable std::mutex queue_mutex;
   std::condition_variable queue_changed;
   std::deque<Work> queue;
+  std::size_t queued_bytes = 0; // payload bytes of the messages in `queue`
   // Coalescing windows that end: (due, subscription, key).
   std::multimap<Clock::time_point, std::pair<std::weak_ptr<Subscription::State>, std::string>> timers;
   std::mutex dispatch_mutex;                                // one dispatcher at a time: callbacks never overlap
@@ -90,12 +91,43 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
   }
 
+  static std::size_t size_of(const Work &work) {
+    auto *message = std::get_if<std::shared_ptr<const Message>>(&work);
+    return message ? (*message)->payload.size() : 0;
+  }
+
   void enqueue(Work work) {
     {
       std::lock_guard lock(queue_mutex);
+      std::size_t size = size_of(work);
+      if (size > 0 && queued_bytes + size > options.max_buffered_bytes)
+        drop_buffered_locked();
+      queued_bytes += size;
       queue.push_back(std::move(work));
     }
     queue_changed.notify_all();
+  }
+
+  // The buffer is full: drop every buffered message, keep the socket drained,
+  // and tell the application what happened (queue_mutex held).
+  void drop_buffered_locked() {
+    std::uint64_t messages = 0, rows = 0;
+    std::deque<Work> kept;
+    for (Work &work : queue) {
+      if (auto *message = std::get_if<std::shared_ptr<const Message>>(&work)) {
+        ++messages;
+        rows += (*message)->rows.size();
+      } else {
+        kept.push_back(std::move(work));
+      }
+    }
+    queue = std::move(kept);
+    queued_bytes = 0;
+    queue.push_back(ErrorItem{std::make_exception_ptr(
+        BufferOverflow("callbacks fell behind: dropped " + std::to_string(messages) + " buffered message(s) with " +
+                           std::to_string(rows) + " row(s); a resync follows",
+                       messages, rows))});
+    queue.push_back(Resync{Resync::Reason::overflow, {}});
   }
   void enqueue_error(std::exception_ptr error) { enqueue(ErrorItem{std::move(error)}); }
 
@@ -367,6 +399,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
           break;
         work = std::move(queue.front());
         queue.pop_front();
+        queued_bytes -= size_of(work);
       }
       delivered += dispatch(work);
     }
@@ -448,7 +481,10 @@ void Subscription::reset() {
 Client::Client(const std::string &conninfo, ClientOptions options)
     : impl_(std::make_shared<Impl>(conninfo, std::move(options))) {
   std::lock_guard lock(impl_->connection_mutex);
-  impl_->connect_locked();
+  if (impl_->options.connect_in_background)
+    impl_->try_reconnect_locked(); // a failure is reported and retried
+  else
+    impl_->connect_locked();
 }
 
 Client::~Client() {
@@ -601,6 +637,10 @@ std::size_t Client::process() {
 }
 
 bool Client::connected() const { return impl_->is_connected; }
+std::size_t Client::buffered_bytes() const {
+  std::lock_guard lock(impl_->queue_mutex);
+  return impl_->queued_bytes;
+}
 std::uint64_t Client::reconnects() const { return impl_->reconnect_count; }
 
 } // namespace ectowatch

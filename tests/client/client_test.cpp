@@ -424,6 +424,71 @@ BOOST_AUTO_TEST_CASE(reconnects_after_a_server_restart) {
   client.stop();
 }
 
+BOOST_AUTO_TEST_CASE(a_slow_consumer_overflows_a_bounded_buffer_and_resyncs) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  auto options = fast_options();
+  options.max_buffered_bytes = 8000;
+  Client client(test::conninfo(), options);
+  std::atomic<std::uint64_t> delivered{0}, dropped_rows{0}, overflows{0};
+  std::atomic<std::size_t> max_seen{0};
+  client.on_error([&](const Error &error) {
+    if (auto *overflow = dynamic_cast<const BufferOverflow *>(&error))
+      dropped_rows += overflow->rows();
+  });
+  client.on_resync([&](const Resync &resync) {
+    if (resync.reason == Resync::Reason::overflow)
+      ++overflows;
+  });
+  auto subscription = client.subscribe(label, [&](const Event &) {
+    std::this_thread::sleep_for(1ms);
+    ++delivered;
+  });
+  client.start();
+  const int sent = 2000;
+  std::thread sender([&] {
+    sql("SELECT count(pg_notify('" + label + "', '{\"v\":1,\"op\":\"inserted\",\"table\":\"t\",\"label\":\"" + label +
+        "\",\"key\":[\"id\"],\"rows\":[{\"id\":' || i || '}]}')) FROM generate_series(1, " + std::to_string(sent) +
+        ") i");
+  });
+  BOOST_REQUIRE(eventually(
+      [&] {
+        max_seen = std::max(max_seen.load(), client.buffered_bytes());
+        return delivered + dropped_rows == static_cast<std::uint64_t>(sent);
+      },
+      {}, 30s));
+  sender.join();
+  client.stop();
+  BOOST_TEST(overflows > 0u);
+  BOOST_TEST(dropped_rows > 0u);
+  BOOST_TEST(delivered > 0u);
+  BOOST_TEST(max_seen <= options.max_buffered_bytes);
+}
+
+BOOST_AUTO_TEST_CASE(a_server_down_at_start_up_is_retried_in_the_background) {
+  const char *stop = std::getenv("ECTOWATCH_TEST_STOP");
+  const char *start = std::getenv("ECTOWATCH_TEST_START");
+  BOOST_REQUIRE_MESSAGE(stop && start, "scripts/test sets ECTOWATCH_TEST_STOP and ECTOWATCH_TEST_START");
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  BOOST_REQUIRE_EQUAL(std::system(stop), 0);
+  auto options = fast_options();
+  options.connect_in_background = true;
+  std::unique_ptr<Client> client;
+  BOOST_CHECK_NO_THROW(client = std::make_unique<Client>(test::conninfo(), options));
+  Recorder recorder;
+  recorder.attach(*client);
+  auto subscription = client->subscribe(label, recorder.callback());
+  client->start();
+  BOOST_TEST(eventually([&] { return recorder.error_count() >= 2; })); // retried, and said so
+  BOOST_TEST(!client->connected());
+  BOOST_REQUIRE_EQUAL(std::system(start), 0);
+  BOOST_REQUIRE(eventually([&] { return client->connected(); }, {}, 30s));
+  sql("INSERT INTO " + table.name + " VALUES (1)");
+  BOOST_REQUIRE(eventually([&] { return recorder.count() == 1; }));
+  client->stop();
+}
+
 BOOST_AUTO_TEST_CASE(run_blocks_until_stop) {
   Table table("id int PRIMARY KEY");
   auto label = table.watch("inserted");

@@ -43,6 +43,16 @@ struct ClientOptions {
   std::chrono::milliseconds health_check_interval{15'000};
   // Seconds libpq waits for a connection to be established.
   int connect_timeout_seconds = 10;
+  // false: the constructor connects and throws ConnectionError if it cannot.
+  // true: the constructor never throws for that; the client keeps trying with
+  // the backoff above (each failure goes to on_error) once it runs.
+  bool connect_in_background = false;
+  // Messages read from the socket but not yet dispatched (callbacks slower
+  // than the event rate) are kept up to this many payload bytes. Beyond it
+  // everything buffered is dropped, on_error gets a BufferOverflow with the
+  // counts, and every resync callback runs (reason overflow): the socket is
+  // always drained, so the server's notification queue never backs up.
+  std::size_t max_buffered_bytes = 64u << 20;
 };
 
 struct SubscribeOptions {
@@ -80,6 +90,7 @@ struct Resync {
     reconnected, // the connection was lost and is back: everything may be stale
     truncated,   // `label`'s table was truncated
     dropped,     // rows of `label` were too big to be sent
+    overflow,    // the client's buffer overflowed (slow callbacks): everything may be stale
   };
   Reason reason;
   std::string label; // empty for `reconnected`
@@ -161,6 +172,8 @@ public:
 
   bool connected() const;
   std::uint64_t reconnects() const;
+  // Payload bytes read but not yet dispatched (bounded by max_buffered_bytes).
+  std::size_t buffered_bytes() const;
 
 private:
   struct Impl;

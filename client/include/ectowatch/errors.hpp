@@ -3,6 +3,7 @@
 
 #include "ectowatch/export.hpp"
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -50,6 +51,20 @@ public:
 private:
   std::string channel_;
   std::string payload_;
+};
+
+// Messages were dropped because callbacks could not keep up (see
+// ClientOptions::max_buffered_bytes); a resync follows.
+class ECTOWATCH_EXPORT BufferOverflow : public Error {
+public:
+  BufferOverflow(const std::string &message, std::uint64_t messages, std::uint64_t rows)
+      : Error(message), messages_(messages), rows_(rows) {}
+  std::uint64_t messages() const noexcept { return messages_; }
+  std::uint64_t rows() const noexcept { return rows_; }
+
+private:
+  std::uint64_t messages_;
+  std::uint64_t rows_;
 };
 
 // A subscriber's callback threw; delivery to the others went on.
