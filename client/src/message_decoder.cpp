@@ -46,7 +46,11 @@ public:
     }
     if (!escaped)
       return std::string_view(raw, static_cast<std::size_t>(end - raw));
-    std::string quoted = "\"" + std::string(raw, static_cast<std::size_t>(end - raw)) + "\"";
+    std::string quoted;
+    quoted.reserve(static_cast<std::size_t>(end - raw) + 2);
+    quoted.push_back('"');
+    quoted.append(raw, static_cast<std::size_t>(end - raw));
+    quoted.push_back('"');
     padded_string padded(quoted);
     ondemand::parser parser;
     std::string_view text = parser.iterate(padded).get_string();
