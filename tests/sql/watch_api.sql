@@ -5,6 +5,7 @@ RESET client_min_messages;
 
 CREATE SCHEMA api;
 SET search_path = api, public;
+\set SHOW_CONTEXT never
 CREATE TABLE users (id bigint PRIMARY KEY, email text, phone text, name text);
 CREATE TABLE comments (id int PRIMARY KEY, post_id int NOT NULL, body text);
 
@@ -53,6 +54,17 @@ SELECT ectowatch_watch('"Odd Schema"."Order ""Items"""', 'inserted', extra_colum
 SELECT ectowatch_watch('"Odd Schema"."Order ""Items"""', 'deleted', label => 'items_gone');
 SELECT label, table_name, key_columns, extra_columns FROM ectowatch_watchers
  WHERE table_name = '"Odd Schema"."Order ""Items"""'::regclass ORDER BY label;
+
+-- Identifiers of exactly 63 bytes (the limit), quoted and unicode: the
+-- default label would be too long, an explicit one works.
+CREATE TABLE "t23456789_123456789_123456789_123456789_123456789_123456789_1ä" (
+    "k23456789_123456789_123456789_123456789_123456789_123456789_123" int PRIMARY KEY,
+    "a; DROP TABLE b" text);
+SELECT ectowatch_watch('"t23456789_123456789_123456789_123456789_123456789_123456789_1ä"', 'inserted');
+SELECT ectowatch_watch('"t23456789_123456789_123456789_123456789_123456789_123456789_1ä"', 'inserted',
+                       label => 'long_names', extra_columns => ARRAY['a; DROP TABLE b']);
+SELECT octet_length(table_name::text) - 2 AS table_bytes, key_columns, extra_columns
+  FROM ectowatch_watchers WHERE label = 'long_names';
 
 -- A partitioned table (its partitions get clones of the row trigger) and an unlogged table.
 CREATE TABLE events (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
