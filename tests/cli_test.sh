@@ -120,6 +120,19 @@ wait $resync_pid; check "listen survives a terminated backend" "0" "$?"
 check "prints resync, then goes on" '{"event":"resync"}
 {"label":"cli_users_inserted","table":"public.cli_users","op":"inserted","row":{"id":11}}' "$(cat "$work/resync")"
 
+# ...and after a server restart (scripts/test provides the command)
+if [ -n "${ECTOWATCH_TEST_RESTART:-}" ]; then
+  "$cli" listen --count 1 --timeout 40 cli_users_inserted >"$work/restart" 2>"$work/restart.err" &
+  restart_pid=$!
+  sleep 1
+  bash -c "$ECTOWATCH_TEST_RESTART"
+  sleep 2
+  sql "INSERT INTO cli_users VALUES (12, 'x', 'y')"
+  wait $restart_pid; check "listen survives a server restart" "0" "$?"
+  check "prints resync after the restart, then goes on" '{"event":"resync"}
+{"label":"cli_users_inserted","table":"public.cli_users","op":"inserted","row":{"id":12}}' "$(cat "$work/restart")"
+fi
+
 check "unwatch removes" "removed cli_users_mail" "$("$cli" unwatch cli_users_mail)"
 "$cli" unwatch cli_users_mail 2>/dev/null; check "unwatch of a missing label exits 1" "1" "$?"
 
