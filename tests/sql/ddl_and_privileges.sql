@@ -90,6 +90,14 @@ SELECT ectowatch_watch('ddl.owned', 'updated');
 SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'ectowatch_owned_updated';
 SET search_path = ddl, public;
 
+-- Nothing of ectowatch runs with other rights than the caller's, except the
+-- drop handler, which only deletes catalog rows whose trigger is gone. Every
+-- SQL function pins its search_path; the C functions look nothing up by name.
+SELECT p.proname, p.prosecdef, p.proconfig
+  FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+  JOIN pg_extension e ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND e.extname = 'ectowatch'
+ ORDER BY p.proname;
+
 -- Locks: creating a watcher takes SHARE ROW EXCLUSIVE on the table and honours lock_timeout.
 BEGIN;
 SELECT ectowatch_watch('owned', 'updated', label => 'owned_locks');
