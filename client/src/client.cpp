@@ -69,7 +69,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   mutable std::mutex queue_mutex;
   std::condition_variable queue_changed;
   std::deque<Work> queue;
-  std::size_t queued_bytes = 0; // payload bytes of the messages in `queue`
+  // Payload bytes read and not yet dispatched: in `queue` or in the batch the
+  // dispatcher is working through.
+  std::atomic<std::size_t> queued_bytes{0};
+  // Decoded while reading one batch from the socket; queued together (connection_mutex).
+  std::vector<Work> arrivals;
   // Coalescing windows that end: (due, subscription, key).
   std::multimap<Clock::time_point, std::pair<std::weak_ptr<Subscription::State>, std::string>> timers;
   std::mutex dispatch_mutex;                                // one dispatcher at a time: callbacks never overlap
@@ -99,13 +103,30 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void enqueue(Work work) {
     {
       std::lock_guard lock(queue_mutex);
-      std::size_t size = size_of(work);
-      if (size > 0 && queued_bytes + size > options.max_buffered_bytes)
-        drop_buffered_locked();
-      queued_bytes += size;
-      queue.push_back(std::move(work));
+      push_locked(std::move(work));
     }
     queue_changed.notify_all();
+  }
+
+  // Queues everything decoded from one read under a single lock.
+  void enqueue_arrivals() {
+    if (arrivals.empty())
+      return;
+    {
+      std::lock_guard lock(queue_mutex);
+      for (Work &work : arrivals)
+        push_locked(std::move(work));
+    }
+    arrivals.clear();
+    queue_changed.notify_all();
+  }
+
+  void push_locked(Work work) {
+    std::size_t size = size_of(work);
+    if (size > 0 && queued_bytes + size > options.max_buffered_bytes)
+      drop_buffered_locked();
+    queued_bytes += size;
+    queue.push_back(std::move(work));
   }
 
   // The buffer is full: drop every buffered message, keep the socket drained,
@@ -117,12 +138,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       if (auto *message = std::get_if<std::shared_ptr<const Message>>(&work)) {
         ++messages;
         rows += (*message)->rows.size();
+        queued_bytes -= size_of(work);
       } else {
         kept.push_back(std::move(work));
       }
     }
     queue = std::move(kept);
-    queued_bytes = 0;
     queue.push_back(ErrorItem{std::make_exception_ptr(
         BufferOverflow("callbacks fell behind: dropped " + std::to_string(messages) + " buffered message(s) with " +
                            std::to_string(rows) + " row(s); a resync follows",
@@ -136,13 +157,18 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (!registry.wants(channel))
       return; // unsubscribed meanwhile
     try {
-      enqueue(detail::decode_message(channel, payload));
+      arrivals.emplace_back(detail::decode_message(channel, payload));
     } catch (const ProtocolError &) {
-      enqueue_error(std::current_exception());
+      arrivals.emplace_back(ErrorItem{std::current_exception()});
     }
   }
   detail::PgConnection::Visitor acceptor() {
     return [this](std::string_view channel, std::string_view payload) { accept(channel, payload); };
+  }
+  // Notifications libpq received during a command, queued in order.
+  void take_buffered_locked() {
+    connection->take_buffered(acceptor());
+    enqueue_arrivals();
   }
 
   // --- connection management (connection_mutex held) ------------------------------
@@ -159,7 +185,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     last_activity = Clock::now();
     backoff = std::chrono::milliseconds(0);
     is_connected = true;
-    connection->take_buffered(acceptor());
+    take_buffered_locked();
     if (ever_connected) {
       ++reconnect_count;
       enqueue(Resync{Resync::Reason::reconnected, {}});
@@ -203,8 +229,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         connection->unlisten(label);
         listening.erase(label);
       }
-      connection->take_buffered(acceptor());
+      take_buffered_locked();
     } catch (const ConnectionError &error) {
+      enqueue_arrivals();
       lose_connection_locked(error);
       wake();
     }
@@ -227,7 +254,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         last_activity = now;
         connection->take_buffered(acceptor());
       }
+      enqueue_arrivals();
     } catch (const ConnectionError &error) {
+      enqueue_arrivals();
       lose_connection_locked(error);
     }
   }
@@ -391,17 +420,19 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     std::lock_guard dispatching(dispatch_mutex);
     dispatching_thread = std::this_thread::get_id();
     std::size_t delivered = 0;
+    std::deque<Work> batch;
     for (;;) {
-      Work work;
       {
         std::lock_guard lock(queue_mutex);
         if (queue.empty())
           break;
-        work = std::move(queue.front());
-        queue.pop_front();
+        batch.swap(queue);
+      }
+      for (Work &work : batch) {
+        delivered += dispatch(work);
         queued_bytes -= size_of(work);
       }
-      delivered += dispatch(work);
+      batch.clear();
     }
     delivered += fire_timers();
     dispatching_thread = std::thread::id{};
@@ -518,7 +549,7 @@ std::string Client::watch(const std::string &table, Op op, const WatchOptions &o
       "extra_columns => $5::text[], key_columns => $6::text[], condition => $7, replicated => $8::boolean)",
       {table, std::string(to_string(op)), options.label, array(options.trigger_columns), array(options.extra_columns),
        array(options.key_columns), options.condition, std::string(options.replicated ? "true" : "false")});
-  impl_->connection->take_buffered(impl_->acceptor());
+  impl_->take_buffered_locked();
   return label.value_or("");
 }
 
@@ -527,7 +558,7 @@ bool Client::unwatch(const std::string &label) {
   if (!impl_->connection)
     throw ConnectionError("unwatch: not connected (reconnecting)");
   auto existed = impl_->connection->query_value("SELECT ectowatch_unwatch($1)", {label});
-  impl_->connection->take_buffered(impl_->acceptor());
+  impl_->take_buffered_locked();
   return existed == std::optional<std::string>("t");
 }
 
@@ -539,7 +570,7 @@ std::vector<WatcherInfo> Client::watchers() {
       "SELECT json_agg(w ORDER BY w.label)::text FROM (SELECT label, table_name::text AS table_name, op, channel, "
       "key_columns, extra_columns, trigger_columns, condition, replicated FROM ectowatch_watchers) w",
       {});
-  impl_->connection->take_buffered(impl_->acceptor());
+  impl_->take_buffered_locked();
   return detail::decode_watchers(json.value_or(""));
 }
 
@@ -637,10 +668,7 @@ std::size_t Client::process() {
 }
 
 bool Client::connected() const { return impl_->is_connected; }
-std::size_t Client::buffered_bytes() const {
-  std::lock_guard lock(impl_->queue_mutex);
-  return impl_->queued_bytes;
-}
+std::size_t Client::buffered_bytes() const { return impl_->queued_bytes; }
 std::uint64_t Client::reconnects() const { return impl_->reconnect_count; }
 
 } // namespace ectowatch
