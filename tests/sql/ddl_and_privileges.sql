@@ -88,6 +88,13 @@ SELECT ectowatch_watch('ddl.owned', 'updated');
 RESET ROLE;
 SELECT ectowatch_watch('ddl.owned', 'updated');
 SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'ectowatch_owned_updated';
+-- An operator planted before pg_catalog does not capture a condition: the
+-- trigger binds pg_catalog's "=" (printed qualified, since evil.= shadows it
+-- in this session's path).
+CREATE FUNCTION evil.always(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.always);
+SELECT ectowatch_watch('ddl.owned', 'updated', label => 'owned_secret', condition => $$NEW.secret = 'x'$$);
+SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'ectowatch_owned_secret';
 SET search_path = ddl, public;
 
 -- Nothing of ectowatch runs with other rights than the caller's, except the
