@@ -214,6 +214,23 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
   }
 
+  // Runs one statement for watch()/unwatch()/watchers() on the connection.
+  std::optional<std::string> query_value(const char *what, const std::string &sql,
+                                         const std::vector<std::optional<std::string>> &params) {
+    std::lock_guard lock(connection_mutex);
+    if (!connection)
+      throw ConnectionError(std::string(what) + ": not connected (reconnecting)");
+    try {
+      auto value = connection->query_value(sql, params);
+      take_buffered_locked();
+      return value;
+    } catch (const ConnectionError &error) {
+      lose_connection_locked(error);
+      wake();
+      throw;
+    }
+  }
+
   // LISTEN or UNLISTEN `label` so that the connection matches the registry.
   void sync_channel(const std::string &label) {
     std::lock_guard lock(connection_mutex);
@@ -541,36 +558,26 @@ std::string Client::watch(const std::string &table, Op op, const WatchOptions &o
     }
     return literal + "}";
   };
-  std::lock_guard lock(impl_->connection_mutex);
-  if (!impl_->connection)
-    throw ConnectionError("watch: not connected (reconnecting)");
-  auto label = impl_->connection->query_value(
+  auto label = impl_->query_value(
+      "watch",
       "SELECT ectowatch_watch($1::regclass, $2, label => $3, trigger_columns => $4::text[], "
       "extra_columns => $5::text[], key_columns => $6::text[], condition => $7, replicated => $8::boolean)",
       {table, std::string(to_string(op)), options.label, array(options.trigger_columns), array(options.extra_columns),
        array(options.key_columns), options.condition, std::string(options.replicated ? "true" : "false")});
-  impl_->take_buffered_locked();
   return label.value_or("");
 }
 
 bool Client::unwatch(const std::string &label) {
-  std::lock_guard lock(impl_->connection_mutex);
-  if (!impl_->connection)
-    throw ConnectionError("unwatch: not connected (reconnecting)");
-  auto existed = impl_->connection->query_value("SELECT ectowatch_unwatch($1)", {label});
-  impl_->take_buffered_locked();
+  auto existed = impl_->query_value("unwatch", "SELECT ectowatch_unwatch($1)", {label});
   return existed == std::optional<std::string>("t");
 }
 
 std::vector<WatcherInfo> Client::watchers() {
-  std::lock_guard lock(impl_->connection_mutex);
-  if (!impl_->connection)
-    throw ConnectionError("watchers: not connected (reconnecting)");
-  auto json = impl_->connection->query_value(
+  auto json = impl_->query_value(
+      "watchers",
       "SELECT json_agg(w ORDER BY w.label)::text FROM (SELECT label, table_name::text AS table_name, op, channel, "
       "key_columns, extra_columns, trigger_columns, condition, replicated FROM ectowatch_watchers) w",
       {});
-  impl_->take_buffered_locked();
   return detail::decode_watchers(json.value_or(""));
 }
 
