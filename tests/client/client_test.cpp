@@ -443,10 +443,11 @@ namespace {
 // Restarts the server with `restart` while a client listens and a writer
 // keeps inserting; the client must reconnect, resync once, report the loss,
 // and deliver the rows committed after the reconnect.
-void check_reconnect_after(const char *restart) {
+void check_reconnect_after(const std::function<void(const ClientOptions &)> &disrupt) {
   Table table("id int PRIMARY KEY");
   auto label = table.watch("inserted");
-  Client client(test::conninfo(), fast_options());
+  auto options = fast_options();
+  Client client(test::conninfo(), options);
   Recorder recorder;
   recorder.attach(client);
   std::atomic<int> plain_resyncs{0};
@@ -468,7 +469,7 @@ void check_reconnect_after(const char *restart) {
     }
   });
   BOOST_REQUIRE(eventually([&] { return recorder.count() >= 5; })); // events flow
-  BOOST_REQUIRE_EQUAL(std::system(restart), 0);
+  disrupt(options);
   BOOST_REQUIRE(eventually([&] { return plain_resyncs.load() == 1; }, {}, 30s));
   int after_reconnect = next_id.load(); // written (and committed) after the reconnect
   auto seen = [&](int id) {
@@ -497,12 +498,40 @@ const char *required_env(const char *name) {
 
 } // namespace
 
-BOOST_AUTO_TEST_CASE(reconnects_after_a_fast_server_restart) {
-  check_reconnect_after(required_env("ECTOWATCH_TEST_RESTART"));
+std::function<void(const ClientOptions &)> run_command(const char *command) {
+  return [command](const ClientOptions &) { BOOST_REQUIRE_EQUAL(std::system(command), 0); };
 }
 
-BOOST_AUTO_TEST_CASE(reconnects_after_an_immediate_server_restart) {
-  check_reconnect_after(required_env("ECTOWATCH_TEST_RESTART_IMMEDIATE"));
+BOOST_AUTO_TEST_CASE(reconnects_after_a_fast_server_restart_while_events_flow) {
+  check_reconnect_after(run_command(required_env("ECTOWATCH_TEST_RESTART")));
+}
+
+BOOST_AUTO_TEST_CASE(reconnects_after_an_immediate_server_restart_while_events_flow) {
+  check_reconnect_after(run_command(required_env("ECTOWATCH_TEST_RESTART_IMMEDIATE")));
+}
+
+BOOST_AUTO_TEST_CASE(reconnects_after_its_backend_is_terminated_while_events_flow) {
+  check_reconnect_after([](const ClientOptions &options) {
+    sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" + options.application_name +
+        "'");
+  });
+}
+
+BOOST_AUTO_TEST_CASE(labels_that_need_quoting_as_channels) {
+  // A mixed-case label (the default for a mixed-case table) is a channel that
+  // must be quoted in LISTEN.
+  std::string table = test::unique_name("Mixed Case");
+  sql("CREATE TABLE \"" + table + "\" (\"Key Col\" int PRIMARY KEY)");
+  auto label = test::sql_value("SELECT ectowatch_watch('\"" + table + "\"', 'inserted')");
+  BOOST_TEST(label.find('M') == 0u);
+  Client client(test::conninfo(), fast_options());
+  Recorder recorder;
+  auto subscription = client.subscribe(label, recorder.callback());
+  sql("INSERT INTO \"" + table + "\" VALUES (1)");
+  BOOST_REQUIRE(eventually([&] { return recorder.count() == 1; }, [&] { client.process(); }));
+  BOOST_TEST(recorder.events.front().row().get<int>("Key Col") == 1);
+  BOOST_TEST(recorder.events.front().table() == "public.\"" + table + "\"");
+  sql("DROP TABLE \"" + table + "\"");
 }
 
 BOOST_AUTO_TEST_CASE(a_slow_consumer_overflows_a_bounded_buffer_and_resyncs) {
