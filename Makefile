@@ -13,7 +13,8 @@ OBJS = \
 	extension/watcher_plan.o \
 	extension/pending_changes.o \
 	extension/triggers.o \
-	extension/condition_check.o
+	extension/condition_check.o \
+	extension/output_plugin.o
 
 DATA = $(wildcard sql/ectowatch--*.sql)
 
