@@ -20,6 +20,7 @@ struct QueuedMessage {
   uint64 rows;
   uint64 dropped;
   bool truncated;
+  bool durable; // sent as a logical message (durable delivery), not NOTIFY
 };
 
 // The state of a queue just before the first change of a subtransaction, so
@@ -81,14 +82,6 @@ void reset_pending_changes() {
   }
   first_queue = last_queue = nullptr;
   ++generation;
-}
-
-uint64 pending_row_count() {
-  uint64 total = 0;
-  for (PendingQueue *queue = first_queue; queue; queue = queue->next)
-    for (uint32 i = 0; i < queue->message_count; ++i)
-      total += queue->messages[i].prefix ? queue->messages[i].rows + queue->messages[i].dropped : 1;
-  return total;
 }
 
 PendingQueue *queue_for(ChangeTarget *target) {
@@ -153,10 +146,10 @@ void append_bytes(PendingQueue *queue, const char *data, uint64 length) {
   queue->arena_used += length;
 }
 
-QueuedMessage *start_message(PendingQueue *queue, const char *prefix, uint32 prefix_length) {
+QueuedMessage *start_message(PendingQueue *queue, const char *prefix, uint32 prefix_length, bool durable) {
   grow(queue->messages, queue->message_capacity, queue->message_count + 1);
   QueuedMessage *message = &queue->messages[queue->message_count++];
-  *message = QueuedMessage{prefix, prefix_length, queue->arena_used, 0, 0, 0, false};
+  *message = QueuedMessage{prefix, prefix_length, queue->arena_used, 0, 0, 0, false, durable};
   queue->open = prefix != nullptr;
   return message;
 }
@@ -170,7 +163,8 @@ QueuedMessage *open_message_for(PendingQueue *queue, ChangeTarget *target) {
     }
     queue->prefix_source = target->rows_prefix;
   }
-  if (!queue->open || queue->messages[queue->message_count - 1].prefix != queue->prefix)
+  if (!queue->open || queue->messages[queue->message_count - 1].prefix != queue->prefix ||
+      queue->messages[queue->message_count - 1].durable != target->durable)
     return nullptr;
   return &queue->messages[queue->message_count - 1];
 }
@@ -196,42 +190,64 @@ void discard_since(SubTransactionId aborted) {
   }
 }
 
+constexpr const char *kLogicalMessagePrefix = "ectowatch";
+
 void notify(const char *channel, const std::string &payload) {
   call_postgres([&] { Async_Notify(channel, payload.c_str()); });
 }
 
-void send_all_pending() {
+// Durable delivery: a transactional logical message, decoded at commit by a
+// slot with the 'ectowatch' output plugin (extension/output_plugin.cpp).
+void log_message(const std::string &payload) {
+  call_postgres([&] { LogLogicalMessage(kLogicalMessagePrefix, payload.data(), payload.size(), true); });
+}
+
+// Sends the queued messages; `durable_only` (at PREPARE) sends only the
+// durable ones, which a prepared transaction may carry. Returns how many rows
+// the messages it did not send held.
+uint64 send_pending(bool durable_only) {
   std::string payload;
+  uint64 unsent = 0;
   for (PendingQueue *queue = first_queue; queue; queue = queue->next) {
     for (uint32 i = 0; i < queue->message_count; ++i) {
       const QueuedMessage &message = queue->messages[i];
+      if (durable_only && !message.durable) {
+        unsent += message.prefix ? message.rows + message.dropped : 1;
+        continue;
+      }
       std::string_view text(queue->arena + message.offset, message.length);
       if (message.prefix)
         finish_message(payload, std::string_view(message.prefix, message.prefix_length), text, message.truncated,
                        message.dropped);
       else
         payload.assign(text);
-      notify(queue->label, payload);
+      if (message.durable)
+        log_message(payload);
+      else
+        notify(queue->label, payload);
     }
   }
+  return unsent;
 }
 
 void on_transaction_event(XactEvent event, void *) {
   switch (event) {
   case XACT_EVENT_PRE_COMMIT:
     if (first_queue) {
-      guarded_callback(send_all_pending);
+      guarded_callback([] { send_pending(false); });
       reset_pending_changes();
     }
     break;
   case XACT_EVENT_PRE_PREPARE:
     if (first_queue) {
-      uint64 lost = pending_row_count();
+      uint64 lost = 0;
+      guarded_callback([&] { lost = send_pending(true); });
       reset_pending_changes();
       if (lost > 0)
         ereport(WARNING, (errmsg("ectowatch: %llu change notification(s) of this transaction will not be sent",
                                  static_cast<unsigned long long>(lost)),
-                          errdetail("PostgreSQL cannot send notifications from a prepared transaction."),
+                          errdetail("PostgreSQL cannot send notifications from a prepared transaction; watchers with "
+                           "delivery => 'durable' can."),
                           errhint("Subscribers that need these changes should reload when COMMIT PREPARED has run.")));
     }
     break;
@@ -259,7 +275,7 @@ void pending_add_row(ChangeTarget *target, char *row, int length, int key_length
   RowFit fit = fit_row(static_cast<std::size_t>(length), static_cast<std::size_t>(key_length), capacity);
   if (fit == RowFit::dropped) {
     if (!message)
-      message = start_message(queue, queue->prefix, queue->prefix_length);
+      message = start_message(queue, queue->prefix, queue->prefix_length, target->durable);
     ++message->dropped;
     return;
   }
@@ -268,7 +284,7 @@ void pending_add_row(ChangeTarget *target, char *row, int length, int key_length
     length = key_length + 1;
   }
   if (!message || !fits_in_body(message->length, message->rows, static_cast<std::size_t>(length), capacity))
-    message = start_message(queue, queue->prefix, queue->prefix_length);
+    message = start_message(queue, queue->prefix, queue->prefix_length, target->durable);
   if (message->rows > 0) {
     append_bytes(queue, ",", 1);
     ++message->length;
@@ -282,7 +298,7 @@ void pending_add_row(ChangeTarget *target, char *row, int length, int key_length
 void pending_add_message(ChangeTarget *target, const char *message) {
   PendingQueue *queue = queue_for(target);
   mark_subtransaction(queue);
-  QueuedMessage *whole = start_message(queue, nullptr, 0);
+  QueuedMessage *whole = start_message(queue, nullptr, 0, target->durable);
   uint64 length = strlen(message);
   append_bytes(queue, message, length);
   whole->length = length;

@@ -20,6 +20,7 @@ struct PendingQueue;
 // cached on the watcher's plan so a row costs no hash lookup.
 struct ChangeTarget {
   const char *label;
+  bool durable = false; // WAL logical message for the 'ectowatch' slot plugin instead of NOTIFY
   const char *rows_prefix;
   int rows_prefix_length;
   PendingQueue *queue = nullptr;

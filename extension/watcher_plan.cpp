@@ -4,8 +4,6 @@ namespace ectowatch {
 
 namespace {
 
-constexpr const char *kArgumentLayout = "1";
-
 struct PlanCacheEntry {
   Oid trigger_oid; // hash key
   WatcherPlan *plan;
@@ -83,14 +81,43 @@ const char *message_prefix(const char *op, Oid watched_relid, const char *label,
   return out.data;
 }
 
-bool usable_arguments(const Trigger *trigger, int *key_count) {
-  if (trigger->tgnargs < 4 || strcmp(trigger->tgargs[0], kArgumentLayout) != 0)
+// The trigger's arguments, in either layout ectowatch_watch() ever wrote:
+//   '1', label, N, N key columns, extra columns             (0.1.0: notify)
+//   '2', label, delivery, N, N key columns, extra columns   (0.2.0)
+struct TriggerArguments {
+  const char *label;
+  bool durable;
+  int key_count;
+  int first_column; // index of the first key column in tgargs
+};
+
+bool parse_arguments(const Trigger *trigger, TriggerArguments *parsed) {
+  if (trigger->tgnargs < 1)
+    return false;
+  int count_index;
+  if (strcmp(trigger->tgargs[0], "1") == 0) {
+    parsed->durable = false;
+    count_index = 2;
+  } else if (strcmp(trigger->tgargs[0], "2") == 0) {
+    if (trigger->tgnargs < 5)
+      return false;
+    const char *delivery = trigger->tgargs[2];
+    if (strcmp(delivery, "durable") != 0 && strcmp(delivery, "notify") != 0)
+      return false;
+    parsed->durable = strcmp(delivery, "durable") == 0;
+    count_index = 3;
+  } else {
+    return false;
+  }
+  if (trigger->tgnargs < count_index + 2)
     return false;
   char *end = nullptr;
-  long keys = strtol(trigger->tgargs[2], &end, 10);
-  if (*end != '\0' || keys < 1 || keys > trigger->tgnargs - 3)
+  long keys = strtol(trigger->tgargs[count_index], &end, 10);
+  if (*end != '\0' || keys < 1 || keys > trigger->tgnargs - count_index - 1)
     return false;
-  *key_count = static_cast<int>(keys);
+  parsed->label = trigger->tgargs[1];
+  parsed->key_count = static_cast<int>(keys);
+  parsed->first_column = count_index + 1;
   return true;
 }
 
@@ -98,8 +125,8 @@ WatcherPlan *build_plan(TriggerData *trigger_data) {
   const Trigger *trigger = trigger_data->tg_trigger;
   Relation relation = trigger_data->tg_relation;
   const char *op = op_of_trigger(trigger);
-  int key_count = 0;
-  if (!op || !usable_arguments(trigger, &key_count)) {
+  TriggerArguments arguments;
+  if (!op || !parse_arguments(trigger, &arguments)) {
     // Remembered as unusable, so the warning comes once, not once per row.
     auto *unusable = static_cast<WatcherPlan *>(MemoryContextAllocZero(TopMemoryContext, sizeof(WatcherPlan)));
     unusable->trigger_oid = trigger->tgoid;
@@ -125,14 +152,14 @@ WatcherPlan *build_plan(TriggerData *trigger_data) {
   plan->relid = RelationGetRelid(relation);
   plan->watched_relid = watched_table_of(trigger, plan->relid);
   plan->context = context;
-  plan->label = pstrdup(trigger->tgargs[1]);
-  plan->key_count = key_count;
-  plan->column_count = trigger->tgnargs - 3;
+  plan->label = pstrdup(arguments.label);
+  plan->key_count = arguments.key_count;
+  plan->column_count = trigger->tgnargs - arguments.first_column;
   plan->columns = static_cast<WatcherColumn *>(palloc0(sizeof(WatcherColumn) * plan->column_count));
 
   TupleDesc descriptor = RelationGetDescr(relation);
   for (int i = 0; i < plan->column_count; ++i) {
-    const char *name = trigger->tgargs[3 + i];
+    const char *name = trigger->tgargs[arguments.first_column + i];
     WatcherColumn *column = &plan->columns[i];
     StringInfoData json_name;
     initStringInfo(&json_name);
@@ -157,15 +184,16 @@ WatcherPlan *build_plan(TriggerData *trigger_data) {
   }
 
   const char *row_op = strcmp(op, "truncated") == 0 ? "deleted" : op;
-  plan->rows_prefix = message_prefix(row_op, plan->watched_relid, plan->label, plan->columns, key_count);
+  plan->rows_prefix = message_prefix(row_op, plan->watched_relid, plan->label, plan->columns, plan->key_count);
   StringInfoData truncate_message;
   initStringInfo(&truncate_message);
   appendStringInfoString(&truncate_message,
-                         message_prefix("truncated", plan->watched_relid, plan->label, plan->columns, key_count));
+                         message_prefix("truncated", plan->watched_relid, plan->label, plan->columns, plan->key_count));
   appendStringInfoString(&truncate_message, "]}");
   plan->truncate_message = truncate_message.data;
 
   plan->target.label = plan->label;
+  plan->target.durable = arguments.durable;
   plan->target.rows_prefix = plan->rows_prefix;
   plan->target.rows_prefix_length = static_cast<int>(strlen(plan->rows_prefix));
   plan->valid = true;

@@ -3,8 +3,10 @@
 // backend's lifetime, so no catalog lookup happens per row. A relcache or
 // schema invalidation marks plans stale; they are rebuilt on next use.
 //
-// Trigger arguments, layout 1 (written by ectowatch_watch in sql/):
-//   '1', label, number of key columns N, N key column names, extra column names
+// Trigger arguments (written by ectowatch_watch in sql/); every layout ever
+// written stays readable, so a newer library serves older triggers:
+//   '1', label, N, N key column names, extra column names            (0.1.0)
+//   '2', label, delivery, N, N key column names, extra column names  (0.2.0)
 #pragma once
 
 #include "pending_changes.hpp"
