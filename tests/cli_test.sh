@@ -32,7 +32,10 @@ check "watch with options" "cli_users_mail" \
 "$cli" watch cli_users deleted --extra-columns email >/dev/null
 "$cli" watch cli_members inserted --extra-columns role >/dev/null
 listing="$("$cli" watchers)"
-check "watchers lists a watcher" "1" "$(grep -c '^cli_users_mail  *cli_users  *updated  *id  *email  *NEW.email IS NOT NULL  *no$' <<<"$listing")"
+check "watchers lists a watcher" "1" "$(grep -c '^cli_users_mail  *cli_users  *updated  *id  *email  *NEW.email IS NOT NULL  *no  *notify$' <<<"$listing")"
+check "watch --delivery durable" "cli_members_durable" "$("$cli" watch cli_members deleted --label cli_members_durable --delivery durable)"
+check "watchers shows the delivery" "1" "$("$cli" watchers | grep -c '^cli_members_durable .* durable$')"
+"$cli" watch cli_members deleted --delivery pigeon 2>/dev/null; check "a bad delivery is a usage error" "2" "$?"
 "$cli" watch cli_users updated --extra-columns nope 2>"$work/err"; status=$?
 check "watch with an unknown column exits 1" "1" "$status"
 check "and says why" "1" "$(grep -c 'column "nope"' "$work/err")"

@@ -28,6 +28,7 @@ int watch(const WatchArguments &arguments) {
     options.key_columns = arguments.key_columns;
     options.condition = arguments.condition;
     options.replicated = arguments.replicated;
+    options.delivery = arguments.delivery;
     std::cout << client.watch(arguments.table, parse_op(arguments.op), options) << std::endl;
     return kExitOk;
   } catch (const UsageError &error) {
@@ -69,11 +70,11 @@ int watchers(const std::string &dsn) {
   try {
     Client client(dsn);
     std::vector<std::vector<std::string>> lines = {
-        {"label", "table", "op", "key", "extra", "trigger columns", "condition", "replicated"}};
+        {"label", "table", "op", "key", "extra", "trigger columns", "condition", "replicated", "delivery"}};
     for (const WatcherInfo &watcher : client.watchers())
       lines.push_back({watcher.label, watcher.table, std::string(to_string(watcher.op)), join(watcher.key_columns),
                        join(watcher.extra_columns), join(watcher.trigger_columns), watcher.condition.value_or(""),
-                       watcher.replicated ? "yes" : "no"});
+                       watcher.replicated ? "yes" : "no", watcher.delivery});
     std::vector<std::size_t> widths(lines.front().size(), 0);
     for (const auto &line : lines)
       for (std::size_t i = 0; i < line.size(); ++i)

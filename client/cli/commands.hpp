@@ -31,6 +31,7 @@ struct WatchArguments {
   std::vector<std::string> key_columns;
   std::optional<std::string> condition;
   bool replicated = false;
+  std::string delivery = "notify";
 };
 int watch(const WatchArguments &arguments);
 int unwatch(const std::string &dsn, const std::string &label);

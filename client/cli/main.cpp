@@ -57,6 +57,10 @@ int main(int argc, char **argv) {
                             "SQL boolean expression over OLD and NEW, as in CREATE TRIGGER ... WHEN");
   watch_command->add_flag("--replicated", watch_arguments.replicated,
                           "Also fire for rows applied by logical replication");
+  watch_command
+      ->add_option("--delivery", watch_arguments.delivery,
+                   "notify (default) or durable (logical messages for an 'ectowatch' slot)")
+      ->check(CLI::IsMember({"notify", "durable"}));
 
   std::string unwatch_dsn, unwatch_label;
   auto *unwatch_command = app.add_subcommand("unwatch", "Remove a watcher (exit 1 if it did not exist)");

@@ -561,9 +561,11 @@ std::string Client::watch(const std::string &table, Op op, const WatchOptions &o
   auto label = impl_->query_value(
       "watch",
       "SELECT ectowatch_watch($1::regclass, $2, label => $3, trigger_columns => $4::text[], "
-      "extra_columns => $5::text[], key_columns => $6::text[], condition => $7, replicated => $8::boolean)",
+      "extra_columns => $5::text[], key_columns => $6::text[], condition => $7, replicated => $8::boolean, "
+      "delivery => $9)",
       {table, std::string(to_string(op)), options.label, array(options.trigger_columns), array(options.extra_columns),
-       array(options.key_columns), options.condition, std::string(options.replicated ? "true" : "false")});
+       array(options.key_columns), options.condition, std::string(options.replicated ? "true" : "false"),
+       options.delivery});
   return label.value_or("");
 }
 
@@ -576,7 +578,7 @@ std::vector<WatcherInfo> Client::watchers() {
   auto json = impl_->query_value(
       "watchers",
       "SELECT json_agg(w ORDER BY w.label)::text FROM (SELECT label, table_name::text AS table_name, op, channel, "
-      "key_columns, extra_columns, trigger_columns, condition, replicated FROM ectowatch_watchers) w",
+      "key_columns, extra_columns, trigger_columns, condition, replicated, delivery FROM ectowatch_watchers) w",
       {});
   return detail::decode_watchers(json.value_or(""));
 }

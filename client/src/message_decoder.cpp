@@ -257,6 +257,8 @@ std::vector<WatcherInfo> decode_watchers(std::string_view json) {
         info.condition = std::string(std::string_view(value.get_string()));
       else if (name == "replicated")
         info.replicated = value.get_bool();
+      else if (name == "delivery")
+        info.delivery = std::string(std::string_view(value.get_string()));
     }
     watchers.push_back(std::move(info));
   }

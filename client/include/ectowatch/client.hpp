@@ -69,6 +69,9 @@ struct WatchOptions {
   std::vector<std::string> key_columns;
   std::optional<std::string> condition;
   bool replicated = false;
+  // "notify" (NOTIFY, at-most-once) or "durable" (logical messages for a slot
+  // with the 'ectowatch' output plugin; extension 0.2.0).
+  std::string delivery = "notify";
 };
 
 // One row of ectowatch_watchers.
@@ -82,6 +85,7 @@ struct WatcherInfo {
   std::vector<std::string> trigger_columns;
   std::optional<std::string> condition;
   bool replicated = false;
+  std::string delivery = "notify";
 };
 
 // Why subscribers may have missed events.
