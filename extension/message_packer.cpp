@@ -70,7 +70,6 @@ void MessagePacker::flush() {
     return;
   finish_message(message_, prefix_, body_, truncated_, dropped_);
   sink_(message_);
-  ++messages_sent_;
   body_.clear();
   rows_ = 0;
   truncated_ = false;

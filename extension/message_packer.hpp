@@ -45,8 +45,10 @@ constexpr bool fits_in_body(std::size_t body_size, std::size_t rows, std::size_t
 void finish_message(std::string &out, std::string_view prefix, std::string_view body, bool truncated,
                     std::uint64_t dropped);
 
-// Packs a stream of rows into messages (used where all rows are at hand;
-// the extension packs incrementally with the same functions).
+// Packs a stream of rows into messages with the functions above. The
+// extension packs incrementally into its transaction buffer with the same
+// functions (extension/pending_changes.cpp); this class composes them for a
+// whole stream and is what the unit tests (tests/unit) exercise.
 class MessagePacker {
 public:
   using Sink = std::function<void(const std::string &message)>;
@@ -66,8 +68,6 @@ public:
   // Sends what is pending (if anything) as one message.
   void flush();
 
-  std::uint64_t messages_sent() const { return messages_sent_; }
-
   // Largest row (key-only or full) that fits a message on its own.
   std::size_t max_row_bytes() const { return row_capacity_; }
 
@@ -80,7 +80,6 @@ private:
   std::size_t rows_ = 0;
   bool truncated_ = false;
   std::uint64_t dropped_ = 0;
-  std::uint64_t messages_sent_ = 0;
 };
 
 } // namespace ectowatch

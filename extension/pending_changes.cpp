@@ -247,7 +247,7 @@ void on_transaction_event(XactEvent event, void *) {
         ereport(WARNING, (errmsg("ectowatch: %llu change notification(s) of this transaction will not be sent",
                                  static_cast<unsigned long long>(lost)),
                           errdetail("PostgreSQL cannot send notifications from a prepared transaction; watchers with "
-                           "delivery => 'durable' can."),
+                                    "delivery => 'durable' can."),
                           errhint("Subscribers that need these changes should reload when COMMIT PREPARED has run.")));
     }
     break;

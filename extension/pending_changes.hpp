@@ -1,10 +1,12 @@
 // Changes waiting for their transaction to commit.
 //
-// Row triggers append rendered rows here; at XACT_EVENT_PRE_COMMIT (which
-// PostgreSQL 15 runs before PreCommit_Notify) every watcher's rows are packed
-// into as few messages as possible and handed to Async_Notify. Rows of a
-// rolled-back subtransaction are discarded when it aborts; a prepared
-// transaction sends nothing (PostgreSQL refuses PREPARE with a pending NOTIFY).
+// Row triggers append rendered rows here, packed at once into the messages
+// they will travel in; at XACT_EVENT_PRE_COMMIT (which PostgreSQL 15 runs
+// before PreCommit_Notify) each message goes to Async_Notify, or, for durable
+// watchers, to LogLogicalMessage. Rows of a
+// rolled-back subtransaction are discarded when it aborts. At PREPARE only
+// durable messages can go (PostgreSQL refuses PREPARE with a pending NOTIFY);
+// the others are dropped with a WARNING.
 //
 // Everything lives in one memory context of the backend, reset when the
 // transaction ends (committed, prepared or aborted).

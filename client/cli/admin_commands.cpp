@@ -21,15 +21,7 @@ void print_error(const std::exception &error) {
 int watch(const WatchArguments &arguments) {
   try {
     Client client(arguments.dsn);
-    WatchOptions options;
-    options.label = arguments.label;
-    options.extra_columns = arguments.extra_columns;
-    options.trigger_columns = arguments.trigger_columns;
-    options.key_columns = arguments.key_columns;
-    options.condition = arguments.condition;
-    options.replicated = arguments.replicated;
-    options.delivery = arguments.delivery;
-    std::cout << client.watch(arguments.table, parse_op(arguments.op), options) << std::endl;
+    std::cout << client.watch(arguments.table, parse_op(arguments.op), arguments.options) << std::endl;
     return kExitOk;
   } catch (const UsageError &error) {
     print_error(error);

@@ -1,6 +1,8 @@
 // The subcommands of the `ectowatch` tool. Each returns the process exit code.
 #pragma once
 
+#include <ectowatch/ectowatch.hpp>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,13 +27,7 @@ struct WatchArguments {
   std::string dsn;
   std::string table;
   std::string op;
-  std::optional<std::string> label;
-  std::vector<std::string> extra_columns;
-  std::vector<std::string> trigger_columns;
-  std::vector<std::string> key_columns;
-  std::optional<std::string> condition;
-  bool replicated = false;
-  std::string delivery = "notify";
+  WatchOptions options; // filled straight from the command line
 };
 int watch(const WatchArguments &arguments);
 int unwatch(const std::string &dsn, const std::string &label);

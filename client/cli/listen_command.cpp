@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -57,16 +58,13 @@ void validate(const std::vector<Target> &targets, const std::vector<WatcherInfo>
       throw UsageError("unknown label \"" + target.label +
                        "\": no watcher has it (ectowatch watchers lists them; ectowatch watch creates one)");
     const WatcherInfo &watcher = *found->second;
+    std::vector<std::string> sent = watcher.key_columns;
+    sent.insert(sent.end(), watcher.extra_columns.begin(), watcher.extra_columns.end());
     for (const auto &[column, value] : target.conditions) {
-      bool known = false;
-      for (const auto *columns : {&watcher.key_columns, &watcher.extra_columns})
-        for (const std::string &name : *columns)
-          known = known || name == column;
-      if (!known) {
+      if (std::find(sent.begin(), sent.end(), column) == sent.end()) {
         std::string names;
-        for (const auto *columns : {&watcher.key_columns, &watcher.extra_columns})
-          for (const std::string &name : *columns)
-            names += (names.empty() ? "" : ", ") + name;
+        for (const std::string &name : sent)
+          names += (names.empty() ? "" : ", ") + name;
         throw UsageError("watcher \"" + target.label + "\" sends no column \"" + column + "\" (it sends: " + names +
                          ")");
       }

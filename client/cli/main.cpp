@@ -44,21 +44,23 @@ int main(int argc, char **argv) {
   watch_command->add_option("op", watch_arguments.op, "inserted, updated or deleted")
       ->required()
       ->check(CLI::IsMember({"inserted", "updated", "deleted"}));
-  watch_command->add_option("--label", watch_arguments.label, "Label (default: <table>_<op>)");
-  watch_command->add_option("--extra-columns", watch_arguments.extra_columns, "Columns sent next to the key: a,b")
+  watch_command->add_option("--label", watch_arguments.options.label, "Label (default: <table>_<op>)");
+  watch_command
+      ->add_option("--extra-columns", watch_arguments.options.extra_columns, "Columns sent next to the key: a,b")
       ->delimiter(',');
   watch_command
-      ->add_option("--trigger-columns", watch_arguments.trigger_columns,
+      ->add_option("--trigger-columns", watch_arguments.options.trigger_columns,
                    "updated only: send only when one of these changed: a,b")
       ->delimiter(',');
-  watch_command->add_option("--key-columns", watch_arguments.key_columns, "Key columns (default: the primary key)")
+  watch_command
+      ->add_option("--key-columns", watch_arguments.options.key_columns, "Key columns (default: the primary key)")
       ->delimiter(',');
-  watch_command->add_option("--condition", watch_arguments.condition,
+  watch_command->add_option("--condition", watch_arguments.options.condition,
                             "SQL boolean expression over OLD and NEW, as in CREATE TRIGGER ... WHEN");
-  watch_command->add_flag("--replicated", watch_arguments.replicated,
+  watch_command->add_flag("--replicated", watch_arguments.options.replicated,
                           "Also fire for rows applied by logical replication");
   watch_command
-      ->add_option("--delivery", watch_arguments.delivery,
+      ->add_option("--delivery", watch_arguments.options.delivery,
                    "notify (default) or durable (logical messages for an 'ectowatch' slot)")
       ->check(CLI::IsMember({"notify", "durable"}));
 

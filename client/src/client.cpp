@@ -406,7 +406,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       const auto &shared = *message;
       registry.match(*shared, matches);
       for (const auto &match : matches) {
-        deliver(match.keep_alive, Event(shared, Event::Kind::row, match.row_index));
+        deliver(match.subscription, Event(shared, Event::Kind::row, match.row_index));
         ++delivered;
       }
       matches.clear();

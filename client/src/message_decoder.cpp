@@ -27,13 +27,12 @@ std::string_view trim(std::string_view text) {
 // simdjson into the message's own storage.
 class MessageBuilder {
 public:
-  explicit MessageBuilder(Message &message) : message_(message) { first_row_names_.clear(); }
+  explicit MessageBuilder(Message &message) : message_(message) {}
 
   std::string_view keep(std::string_view unescaped) { return message_.unescaped.emplace_front(unescaped); }
 
-  // A field name: a view into the payload unless it has escapes. Rows repeat
-  // their names, so a name equal to the first row's at that position is shared.
-  std::string_view name(ondemand::field &field, std::size_t position) {
+  // A field name: a view into the payload unless it has escapes.
+  std::string_view name(ondemand::field &field) {
     const char *raw = field.key().raw();
     const char *end = raw;
     bool escaped = false;
@@ -54,20 +53,12 @@ public:
     padded_string padded(quoted);
     ondemand::parser parser;
     std::string_view text = parser.iterate(padded).get_string();
-    if (position < first_row_names_.size() && first_row_names_[position] == text)
-      return first_row_names_[position];
     return keep(text);
   }
 
-  void first_row_name(std::string_view name) { first_row_names_.push_back(name); }
-
 private:
   Message &message_;
-  // Reused from message to message (per thread): no allocation once warm.
-  static thread_local std::vector<std::string_view> first_row_names_;
 };
-
-thread_local std::vector<std::string_view> MessageBuilder::first_row_names_;
 
 Value decode_value(ondemand::value value, MessageBuilder &builder) {
   switch (value.type()) {
@@ -113,15 +104,13 @@ Value decode_value(ondemand::value value, MessageBuilder &builder) {
 }
 
 // Appends one row's columns to message.columns; returns how many.
-std::size_t decode_row(ondemand::object object, Message &message, MessageBuilder &builder, bool first_row) {
+std::size_t decode_row(ondemand::object object, Message &message, MessageBuilder &builder) {
   std::size_t count = 0;
   for (auto field : object) {
     ondemand::field member;
     if (auto error = std::move(field).get(member))
       throw simdjson_error(error);
-    std::string_view name = builder.name(member, count);
-    if (first_row)
-      builder.first_row_name(name);
+    std::string_view name = builder.name(member);
     message.columns.emplace_back(name, decode_value(member.value(), builder));
     ++count;
   }
@@ -179,7 +168,7 @@ std::shared_ptr<const Message> decode_message(std::string_view channel, std::str
         has_key = true;
       } else if (name == "rows") {
         for (auto row : field.value().get_array())
-          row_sizes.push_back(decode_row(row.get_object(), *message, builder, row_sizes.empty()));
+          row_sizes.push_back(decode_row(row.get_object(), *message, builder));
         has_rows = true;
       } else if (name == "truncated") {
         message->truncated = field.value().get_bool();

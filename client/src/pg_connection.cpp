@@ -128,21 +128,4 @@ std::optional<std::string> PgConnection::query_value(const std::string &sql,
   return std::string(PQgetvalue(result.get(), 0, 0));
 }
 
-std::vector<std::vector<std::optional<std::string>>> PgConnection::query_rows(const std::string &sql) {
-  Result result(PQexec(conn_, sql.c_str()));
-  if (!result || PQstatus(conn_) != CONNECTION_OK)
-    throw_connection_error("connection lost");
-  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK)
-    throw SqlError(trimmed(PQresultErrorMessage(result.get())), field(result.get(), PG_DIAG_SQLSTATE),
-                   field(result.get(), PG_DIAG_MESSAGE_HINT));
-  std::vector<std::vector<std::optional<std::string>>> rows;
-  for (int r = 0; r < PQntuples(result.get()); ++r) {
-    auto &row = rows.emplace_back();
-    for (int c = 0; c < PQnfields(result.get()); ++c)
-      row.push_back(PQgetisnull(result.get(), r, c) ? std::nullopt
-                                                    : std::optional<std::string>(PQgetvalue(result.get(), r, c)));
-  }
-  return rows;
-}
-
 } // namespace ectowatch::detail

@@ -41,8 +41,6 @@ public:
   // Runs a statement with text parameters (NULL = std::nullopt) and returns
   // the first column of the first row (or nullopt). Throws SqlError.
   std::optional<std::string> query_value(const std::string &sql, const std::vector<std::optional<std::string>> &params);
-  // Runs a statement and returns all rows as text (NULL as empty optional).
-  std::vector<std::vector<std::optional<std::string>>> query_rows(const std::string &sql);
 
   std::string quote_identifier(const std::string &name) const;
 

@@ -136,14 +136,14 @@ void SubscriptionRegistry::match(const Message &message, std::vector<Match> &out
     const Row &row = message.rows[row_index];
     std::size_t first = out.size();
     for (const SubscriptionPtr &subscription : index.all)
-      out.push_back({row_index, subscription.get(), nullptr});
+      out.push_back({row_index, subscription});
     bool several_sources = false;
     if (!index.by_key.empty()) {
       auto bucket = index.by_key.find(row_key(message, row));
       if (bucket != index.by_key.end()) {
         several_sources = out.size() > first;
         for (const SubscriptionPtr &subscription : bucket->second)
-          out.push_back({row_index, subscription.get(), nullptr});
+          out.push_back({row_index, subscription});
       }
     }
     for (const auto &[column, by_value] : index.by_column) {
@@ -156,16 +156,13 @@ void SubscriptionRegistry::match(const Message &message, std::vector<Match> &out
       several_sources = several_sources || out.size() > first;
       for (const SubscriptionPtr &subscription : bucket->second)
         if (other_conditions_hold(*subscription, row))
-          out.push_back({row_index, subscription.get(), nullptr});
+          out.push_back({row_index, subscription});
     }
     // Subscribers of one row are called in the order they subscribed.
     if (several_sources)
       std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
                 [](const Match &a, const Match &b) { return a.subscription->id < b.subscription->id; });
   }
-  // Keep them alive while the callbacks run (an unsubscribe may drop the registry's reference).
-  for (Match &match : out)
-    match.keep_alive = match.subscription->shared_from_this();
 }
 
 std::vector<SubscriptionPtr> SubscriptionRegistry::all_of(const std::string &label) const {

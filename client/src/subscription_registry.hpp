@@ -17,7 +17,7 @@
 namespace ectowatch {
 
 // One subscription. Owned by the registry; Subscription handles hold a weak_ptr.
-struct Subscription::State : std::enable_shared_from_this<Subscription::State> {
+struct Subscription::State {
   enum class Kind { all, key, columns };
 
   std::uint64_t id = 0;
@@ -67,8 +67,7 @@ public:
 
   struct Match {
     std::size_t row_index;
-    Subscription::State *subscription;
-    SubscriptionPtr keep_alive;
+    SubscriptionPtr subscription; // keeps it alive while callbacks run
   };
   // Every (row, subscription) that wants it, in row order, then subscription
   // order; `out` is reused between messages to save allocations.
