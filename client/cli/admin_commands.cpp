@@ -1,4 +1,5 @@
-// `ectowatch watch`, `unwatch` and `watchers`: managing watchers from a shell.
+// `ectowatch watch`, `unwatch`, `watchers`, `slots` and `drop-slot`: managing
+// watchers and durable listeners' slots from a shell.
 #include "commands.hpp"
 
 #include <ectowatch/ectowatch.hpp>
@@ -58,6 +59,26 @@ std::string join(const std::vector<std::string> &items) {
 
 } // namespace
 
+namespace {
+
+// Prints `lines` (the first is the header) as aligned columns.
+void print_table(const std::vector<std::vector<std::string>> &lines) {
+  std::vector<std::size_t> widths(lines.front().size(), 0);
+  for (const auto &line : lines)
+    for (std::size_t i = 0; i < line.size(); ++i)
+      widths[i] = std::max(widths[i], line[i].size());
+  for (const auto &line : lines) {
+    std::string text;
+    for (std::size_t i = 0; i < line.size(); ++i)
+      text += line[i] + (i + 1 < line.size() ? std::string(widths[i] - line[i].size() + 2, ' ') : "");
+    while (!text.empty() && text.back() == ' ')
+      text.pop_back();
+    std::cout << text << "\n";
+  }
+}
+
+} // namespace
+
 int watchers(const std::string &dsn) {
   try {
     Client client(dsn);
@@ -67,21 +88,45 @@ int watchers(const std::string &dsn) {
       lines.push_back({watcher.label, watcher.table, std::string(to_string(watcher.op)), join(watcher.key_columns),
                        join(watcher.extra_columns), join(watcher.trigger_columns), watcher.condition.value_or(""),
                        watcher.replicated ? "yes" : "no", watcher.delivery});
-    std::vector<std::size_t> widths(lines.front().size(), 0);
-    for (const auto &line : lines)
-      for (std::size_t i = 0; i < line.size(); ++i)
-        widths[i] = std::max(widths[i], line[i].size());
-    for (const auto &line : lines) {
-      std::string text;
-      for (std::size_t i = 0; i < line.size(); ++i)
-        text += line[i] + (i + 1 < line.size() ? std::string(widths[i] - line[i].size() + 2, ' ') : "");
-      while (!text.empty() && text.back() == ' ')
-        text.pop_back();
-      std::cout << text << "\n";
-    }
+    print_table(lines);
     if (lines.size() == 1)
       std::cout << "(no watchers: create one with ectowatch watch TABLE OP)\n";
     return kExitOk;
+  } catch (const std::exception &error) {
+    print_error(error);
+    return kExitError;
+  }
+}
+
+int slots(const std::string &dsn) {
+  try {
+    Client client(dsn);
+    std::vector<std::vector<std::string>> lines = {{"slot", "active", "confirmed lsn", "wal status", "wal kept"}};
+    for (const SlotInfo &slot : client.slots())
+      lines.push_back({slot.name, slot.active ? "yes" : "no", slot.confirmed_lsn, slot.wal_status,
+                       slot.wal_bytes ? std::to_string(*slot.wal_bytes / 1024) + " kB" : ""});
+    print_table(lines);
+    if (lines.size() == 1)
+      std::cout << "(no slots: ectowatch listen --slot NAME creates one)\n";
+    return kExitOk;
+  } catch (const std::exception &error) {
+    print_error(error);
+    return kExitError;
+  }
+}
+
+int drop_slot(const std::string &dsn, const std::string &name) {
+  try {
+    Client client(dsn);
+    if (client.drop_slot(name)) {
+      std::cout << "dropped " << name << std::endl;
+      return kExitOk;
+    }
+    std::cerr << "ectowatch: no ectowatch slot is named \"" << name << "\" (ectowatch slots lists them)\n";
+    return kExitError;
+  } catch (const UsageError &error) {
+    print_error(error);
+    return kExitUsage;
   } catch (const std::exception &error) {
     print_error(error);
     return kExitError;

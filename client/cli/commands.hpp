@@ -19,6 +19,7 @@ struct ListenArguments {
   std::string dsn;
   std::optional<long long> count;
   std::optional<double> timeout_seconds;
+  std::optional<std::string> slot; // durable watchers: read this replication slot
   std::vector<std::string> targets;
 };
 int listen(const ListenArguments &arguments);
@@ -32,6 +33,8 @@ struct WatchArguments {
 int watch(const WatchArguments &arguments);
 int unwatch(const std::string &dsn, const std::string &label);
 int watchers(const std::string &dsn);
+int slots(const std::string &dsn);
+int drop_slot(const std::string &dsn, const std::string &name);
 
 // Prints an error of the library as "ectowatch: ..." (with the server's hint).
 void print_error(const std::exception &error);

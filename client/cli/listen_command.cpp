@@ -46,9 +46,9 @@ void print_line(const std::string &line) {
   std::fflush(stdout);
 }
 
-// Checks every target against ectowatch_watchers: the label exists and each
-// column is one of its key or extra columns.
-void validate(const std::vector<Target> &targets, const std::vector<WatcherInfo> &watchers) {
+// Checks every target against ectowatch_watchers: the label exists, its
+// delivery matches --slot, and each column is one of its key or extra columns.
+void validate(const std::vector<Target> &targets, const std::vector<WatcherInfo> &watchers, bool from_slot) {
   std::map<std::string, const WatcherInfo *> by_label;
   for (const WatcherInfo &watcher : watchers)
     by_label[watcher.label] = &watcher;
@@ -58,6 +58,13 @@ void validate(const std::vector<Target> &targets, const std::vector<WatcherInfo>
       throw UsageError("unknown label \"" + target.label +
                        "\": no watcher has it (ectowatch watchers lists them; ectowatch watch creates one)");
     const WatcherInfo &watcher = *found->second;
+    if (watcher.delivery == "durable" && !from_slot)
+      throw UsageError("watcher \"" + target.label +
+                       "\" is durable: its events are read from a replication slot; pass --slot NAME (created if "
+                       "missing, one per listener)");
+    if (watcher.delivery != "durable" && from_slot)
+      throw UsageError("watcher \"" + target.label + "\" delivers by " + watcher.delivery +
+                       ", not from a slot: listen without --slot, or recreate it with --delivery durable");
     std::vector<std::string> sent = watcher.key_columns;
     sent.insert(sent.end(), watcher.extra_columns.begin(), watcher.extra_columns.end());
     for (const auto &[column, value] : target.conditions) {
@@ -86,8 +93,11 @@ int listen(const ListenArguments &arguments) {
 
   std::unique_ptr<Client> client;
   try {
-    client = std::make_unique<Client>(arguments.dsn, ClientOptions{.application_name = "ectowatch listen"});
-    validate(targets, client->watchers());
+    ClientOptions options{.application_name = "ectowatch listen"};
+    client = std::make_unique<Client>(arguments.dsn, options);
+    validate(targets, client->watchers(), arguments.slot.has_value());
+    if (arguments.slot) // only now: a mistyped label must not leave a new slot behind
+      client = std::make_unique<Client>(arguments.dsn, Durable{*arguments.slot}, options);
     install_signal_handlers();
   } catch (const std::exception &error) {
     print_error(error);
@@ -95,6 +105,10 @@ int listen(const ListenArguments &arguments) {
   }
 
   long long printed = 0;
+  // Durable: the transaction that reaches --count is printed to its end and
+  // confirmed; nothing after it is dispatched, so the next listener on the
+  // slot starts exactly after it.
+  auto count_reached = [&] { return arguments.count && printed >= *arguments.count; };
   // A row matched by several targets is printed once. The last event is kept
   // (and with it its message, so its address cannot be reused meanwhile).
   std::optional<Event> last;
@@ -107,7 +121,7 @@ int listen(const ListenArguments &arguments) {
     std::string line;
     switch (event.kind()) {
     case Event::Kind::row: {
-      if (arguments.count && printed >= *arguments.count)
+      if (count_reached() && !arguments.slot)
         return;
       line = "{\"label\":";
       detail::append_json_string(line, event.label());
@@ -119,7 +133,8 @@ int listen(const ListenArguments &arguments) {
       if (event.truncated())
         line += ",\"truncated\":true";
       line += "}";
-      ++printed;
+      if (++printed == arguments.count.value_or(0) && arguments.slot)
+        client->stop();
       break;
     }
     case Event::Kind::dropped:
@@ -157,8 +172,9 @@ int listen(const ListenArguments &arguments) {
                       ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(*arguments.timeout_seconds))
                       : Clock::time_point::max();
+  client->process(); // a durable client starts streaming here
   for (;;) {
-    if (arguments.count && printed >= *arguments.count)
+    if (count_reached() && !client->inside_transaction())
       return kExitOk;
     auto now = Clock::now();
     if (now >= deadline)

@@ -3,6 +3,8 @@
 //   ectowatch watch TABLE OP ...    create or replace a watcher
 //   ectowatch unwatch LABEL         remove one
 //   ectowatch watchers              list them
+//   ectowatch slots                 list the replication slots of durable listeners
+//   ectowatch drop-slot NAME        drop one
 #include "commands.hpp"
 
 #include <CLI/CLI.hpp>
@@ -34,6 +36,9 @@ int main(int argc, char **argv) {
       ->add_option("--timeout", listen_arguments.timeout_seconds,
                    "Exit after this many seconds in all (3 if --count lines were not printed by then)")
       ->check(CLI::NonNegativeNumber);
+  listen_command->add_option("--slot", listen_arguments.slot,
+                             "Durable watchers: read this replication slot (created if missing); events committed "
+                             "while no listener ran arrive now. With --count, the last transaction is printed whole");
   listen_command->add_option("targets", listen_arguments.targets, "LABEL or LABEL:COLUMN=VALUE[,COLUMN=VALUE...]")
       ->required();
 
@@ -73,6 +78,16 @@ int main(int argc, char **argv) {
   auto *watchers_command = app.add_subcommand("watchers", "List the watchers of the database");
   add_dsn(watchers_command, watchers_dsn);
 
+  std::string slots_dsn;
+  auto *slots_command = app.add_subcommand("slots", "List the replication slots of durable listeners");
+  add_dsn(slots_command, slots_dsn);
+
+  std::string drop_slot_dsn, drop_slot_name;
+  auto *drop_slot_command = app.add_subcommand(
+      "drop-slot", "Drop a listener's replication slot, releasing the WAL it keeps (exit 1 if there was none)");
+  add_dsn(drop_slot_command, drop_slot_dsn);
+  drop_slot_command->add_option("name", drop_slot_name, "Slot name")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &help) {
@@ -92,5 +107,9 @@ int main(int argc, char **argv) {
     return unwatch(unwatch_dsn, unwatch_label);
   if (*watchers_command)
     return watchers(watchers_dsn);
+  if (*slots_command)
+    return slots(slots_dsn);
+  if (*drop_slot_command)
+    return drop_slot(drop_slot_dsn, drop_slot_name);
   return kExitUsage;
 }

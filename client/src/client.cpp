@@ -1,9 +1,11 @@
-// ectowatch::Client: the connection loop (connect, LISTEN, read, reconnect)
-// and the dispatch loop (match rows to subscriptions, coalesce, call back).
+// ectowatch::Client: the connection loop (connect, LISTEN or read the slot,
+// reconnect, confirm positions) and the dispatch loop (match rows to
+// subscriptions, coalesce, call back).
 #include "ectowatch/client.hpp"
 
 #include "message_decoder.hpp"
 #include "pg_connection.hpp"
+#include "replication_stream.hpp"
 #include "subscription_registry.hpp"
 
 #include <poll.h>
@@ -29,9 +31,17 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   struct ErrorItem {
     std::exception_ptr error;
   };
-  using Work = std::variant<std::shared_ptr<const Message>, Resync, ErrorItem>;
+  // Durable: the stream got this far with nothing (more) for the subscribers;
+  // once dispatched, the position may be confirmed. `transaction_end`: the
+  // plugin's empty row after a transaction's messages (lsn = end of its commit).
+  struct Position {
+    std::uint64_t lsn;
+    bool transaction_end = false;
+  };
+  using Work = std::variant<std::shared_ptr<const Message>, Resync, ErrorItem, Position>;
 
-  Impl(std::string conninfo_, ClientOptions options_) : conninfo(std::move(conninfo_)), options(std::move(options_)) {
+  Impl(std::string conninfo_, ClientOptions options_, std::optional<Durable> durable_)
+      : conninfo(std::move(conninfo_)), options(std::move(options_)), durable(std::move(durable_)) {
     wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd < 0)
       throw ConnectionError("cannot create an eventfd");
@@ -43,6 +53,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   const std::string conninfo;
   const ClientOptions options;
+  const std::optional<Durable> durable; // set: read a slot instead of LISTENing
 
   // --- the connection (I/O side) -------------------------------------------
   mutable std::mutex connection_mutex;
@@ -55,6 +66,18 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::atomic<bool> is_connected{false};
   std::atomic<std::uint64_t> reconnect_count{0};
   int wake_fd = -1;
+
+  // --- durable delivery (instead of `connection`; connection_mutex) ------------
+  std::unique_ptr<detail::ReplicationStream> stream;
+  std::unique_ptr<detail::PgConnection> admin; // watch(), watchers(), slots() while streaming
+  std::uint64_t received_lsn = 0;              // read from the stream (queued or dispatched)
+  std::uint64_t reported_lsn = 0;              // last position confirmed to the server
+  Clock::time_point last_status{};
+  // Callbacks for everything before this position have returned (dispatch side).
+  std::atomic<std::uint64_t> dispatched_lsn{0};
+  // Callbacks have seen part of a transaction but not its end: stop() waits
+  // for the end in run() and process(), so no transaction is left half done.
+  std::atomic<bool> inside_transaction{false};
 
   // --- subscriptions ---------------------------------------------------------
   detail::SubscriptionRegistry registry;
@@ -123,7 +146,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   void push_locked(Work work) {
     std::size_t size = size_of(work);
-    if (size > 0 && queued_bytes + size > options.max_buffered_bytes)
+    // A durable client never drops: it stops reading instead (paused_locked).
+    if (!durable && size > 0 && queued_bytes + size > options.max_buffered_bytes)
       drop_buffered_locked();
     queued_bytes += size;
     queue.push_back(std::move(work));
@@ -152,6 +176,26 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
   void enqueue_error(std::exception_ptr error) { enqueue(ErrorItem{std::move(error)}); }
 
+  // Decodes and queues one message read from the slot (connection_mutex held).
+  // Messages nobody subscribed to are consumed unseen: only their position is queued.
+  void accept_from_slot(std::uint64_t lsn, std::string_view payload) {
+    received_lsn = std::max(received_lsn, lsn);
+    if (payload.empty()) {
+      arrivals.emplace_back(Position{lsn, true});
+      return;
+    }
+    try {
+      auto message = detail::decode_slot_message(lsn, payload);
+      if (registry.wants(message->label)) {
+        arrivals.emplace_back(std::move(message));
+        return;
+      }
+    } catch (const ProtocolError &) {
+      arrivals.emplace_back(ErrorItem{std::current_exception()});
+    }
+    arrivals.emplace_back(Position{lsn});
+  }
+
   // Decodes and queues one notification. Called with connection_mutex held.
   void accept(std::string_view channel, std::string_view payload) {
     if (!registry.wants(channel))
@@ -173,6 +217,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   // --- connection management (connection_mutex held) ------------------------------
   void connect_locked() {
+    if (durable) {
+      connect_stream_locked();
+      return;
+    }
     auto fresh =
         std::make_unique<detail::PgConnection>(conninfo, options.application_name, options.connect_timeout_seconds);
     std::set<std::string> channels;
@@ -193,7 +241,25 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     ever_connected = true;
   }
 
+  // Durable: a slot resumes where it was confirmed, so a reconnect is not a
+  // resync; only a new or lost slot is. Streaming begins at the first poll.
+  void connect_stream_locked() {
+    auto fresh = std::make_unique<detail::ReplicationStream>(conninfo, options.application_name,
+                                                             options.connect_timeout_seconds);
+    auto slot = fresh->prepare_slot(durable->slot, durable->create_slot);
+    stream = std::move(fresh);
+    last_activity = Clock::now();
+    backoff = std::chrono::milliseconds(0);
+    is_connected = true;
+    if (ever_connected)
+      ++reconnect_count;
+    if (slot.created || slot.lost)
+      enqueue(Resync{slot.lost ? Resync::Reason::slot_lost : Resync::Reason::slot_created, {}});
+    ever_connected = true;
+  }
+
   void lose_connection_locked(const ConnectionError &error) {
+    stream.reset();
     connection.reset();
     listening.clear();
     is_connected = false;
@@ -215,13 +281,24 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
 
   // Runs one statement for watch()/unwatch()/watchers() on the connection.
-  std::optional<std::string> query_value(const char *what, const std::string &sql,
-                                         const std::vector<std::optional<std::string>> &params) {
+  // A durable client runs them on a second, ordinary connection, opened when needed.
+  template <typename Query> auto query(const char *what, Query &&run) {
     std::lock_guard lock(connection_mutex);
+    if (durable) {
+      try {
+        if (!admin)
+          admin = std::make_unique<detail::PgConnection>(conninfo, options.application_name,
+                                                         options.connect_timeout_seconds);
+        return run(*admin);
+      } catch (const ConnectionError &) {
+        admin.reset();
+        throw;
+      }
+    }
     if (!connection)
       throw ConnectionError(std::string(what) + ": not connected (reconnecting)");
     try {
-      auto value = connection->query_value(sql, params);
+      auto value = run(*connection);
       take_buffered_locked();
       return value;
     } catch (const ConnectionError &error) {
@@ -230,9 +307,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       throw;
     }
   }
+  std::optional<std::string> query_value(const char *what, const std::string &sql,
+                                         const std::vector<std::optional<std::string>> &params) {
+    return query(what, [&](detail::PgConnection &on) { return on.query_value(sql, params); });
+  }
 
   // LISTEN or UNLISTEN `label` so that the connection matches the registry.
   void sync_channel(const std::string &label) {
+    if (durable)
+      return; // a slot streams every label; unwanted ones are skipped on arrival
     std::lock_guard lock(connection_mutex);
     if (!connection)
       return; // the reconnect LISTENs every wanted channel
@@ -257,6 +340,13 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   // One round of I/O without blocking: reconnect if due, read, check health.
   void poll_connection() {
     std::lock_guard lock(connection_mutex);
+    if (durable) {
+      if (!stream)
+        try_reconnect_locked();
+      if (stream)
+        poll_stream_locked();
+      return;
+    }
     if (!connection) {
       try_reconnect_locked();
       return;
@@ -278,12 +368,73 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
   }
 
+  // Durable: the buffer is full, so reading stops and the server waits (TCP
+  // back-pressure) instead of anything being dropped.
+  bool paused_locked() const { return queued_bytes >= options.max_buffered_bytes; }
+
+  void poll_stream_locked() {
+    try {
+      if (!stream->streaming())
+        stream->start(durable->slot, received_lsn); // 0: from the slot's confirmed position
+      bool reply_requested = false;
+      std::size_t seen = 0;
+      if (!paused_locked()) {
+        seen = stream->read({[this](std::uint64_t lsn, std::string_view payload) { accept_from_slot(lsn, payload); },
+                             [this](std::uint64_t lsn) {
+                               received_lsn = std::max(received_lsn, lsn);
+                               arrivals.emplace_back(Position{lsn});
+                             }},
+                            reply_requested);
+        enqueue_arrivals();
+      }
+      auto now = Clock::now();
+      if (seen > 0 || paused_locked())
+        last_activity = now;
+      else if (now - last_activity >= 2 * options.health_check_interval)
+        throw ConnectionError("the server did not answer a status request for " +
+                              std::to_string(options.health_check_interval.count()) + " ms");
+      bool check =
+          now - last_activity >= options.health_check_interval && now - last_status >= options.health_check_interval;
+      send_status_locked(reply_requested || check, check);
+    } catch (const ConnectionError &error) {
+      enqueue_arrivals();
+      lose_connection_locked(error);
+    }
+  }
+
+  // Confirms what the callbacks have finished: soon after it advances (a
+  // little batched), on request, and every 10 s so the server keeps us.
+  static constexpr std::chrono::milliseconds kStatusBatch{20};
+  static constexpr std::chrono::seconds kStatusInterval{10};
+  void send_status_locked(bool force, bool request_reply) {
+    std::uint64_t confirmed = dispatched_lsn;
+    auto now = Clock::now();
+    bool advanced = confirmed > reported_lsn;
+    if (!force && !(advanced && now - last_status >= kStatusBatch) && now - last_status < kStatusInterval)
+      return;
+    stream->send_status(std::max(received_lsn, confirmed), confirmed, request_reply);
+    reported_lsn = std::max(reported_lsn, confirmed);
+    last_status = now;
+  }
+
+  // When the I/O side must look again without input: a status update is due.
+  Clock::time_point next_status_locked() const {
+    if (!stream)
+      return Clock::time_point::max();
+    if (dispatched_lsn > reported_lsn)
+      return last_status + kStatusBatch;
+    return last_status + kStatusInterval;
+  }
+
   // Blocks until the socket is readable, a wake-up, or `deadline`.
   void wait_for_input(Clock::time_point deadline) {
     int socket_fd = -1;
     {
       std::lock_guard lock(connection_mutex);
-      if (connection) {
+      if (stream) {
+        socket_fd = paused_locked() ? -1 : stream->socket(); // paused: the dispatcher wakes us
+        deadline = std::min({deadline, last_activity + options.health_check_interval, next_status_locked()});
+      } else if (connection) {
         socket_fd = connection->socket();
         deadline = std::min(deadline, last_activity + options.health_check_interval);
       } else {
@@ -432,24 +583,51 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     return delivered;
   }
 
+  // Durable: every callback for `work` has returned; its position may be confirmed.
+  void mark_done(const Work &work) {
+    std::uint64_t lsn = 0;
+    if (auto *message = std::get_if<std::shared_ptr<const Message>>(&work)) {
+      lsn = (*message)->lsn;
+      inside_transaction = durable.has_value();
+    } else if (auto *position = std::get_if<Position>(&work)) {
+      lsn = position->lsn;
+      if (position->transaction_end)
+        inside_transaction = false;
+    }
+    if (lsn > dispatched_lsn)
+      dispatched_lsn = lsn;
+  }
+
   // Runs everything queued and every due timer; returns events delivered.
   std::size_t dispatch_ready() {
     std::lock_guard dispatching(dispatch_mutex);
     dispatching_thread = std::this_thread::get_id();
     std::size_t delivered = 0;
     std::deque<Work> batch;
-    for (;;) {
+    // stop() (also from a callback) ends dispatch after the current message,
+    // or for a durable client at the end of the current transaction: the rest
+    // stays queued, unconfirmed.
+    auto halted = [this] { return stopping && !inside_transaction; };
+    while (!halted()) {
       {
         std::lock_guard lock(queue_mutex);
         if (queue.empty())
           break;
         batch.swap(queue);
       }
-      for (Work &work : batch) {
-        delivered += dispatch(work);
-        queued_bytes -= size_of(work);
+      while (!batch.empty() && !halted()) {
+        delivered += dispatch(batch.front());
+        mark_done(batch.front());
+        queued_bytes -= size_of(batch.front());
+        batch.pop_front();
       }
-      batch.clear();
+      if (!batch.empty()) {
+        std::lock_guard lock(queue_mutex);
+        queue.insert(queue.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
+        batch.clear();
+      }
+      if (durable)
+        wake(); // the I/O side confirms, and reads again if it had paused
     }
     delivered += fire_timers();
     dispatching_thread = std::thread::id{};
@@ -527,7 +705,7 @@ void Subscription::reset() {
 // --- Client ----------------------------------------------------------------------
 
 Client::Client(const std::string &conninfo, ClientOptions options)
-    : impl_(std::make_shared<Impl>(conninfo, std::move(options))) {
+    : impl_(std::make_shared<Impl>(conninfo, std::move(options), std::nullopt)) {
   std::lock_guard lock(impl_->connection_mutex);
   if (impl_->options.connect_in_background)
     impl_->try_reconnect_locked(); // a failure is reported and retried
@@ -535,9 +713,28 @@ Client::Client(const std::string &conninfo, ClientOptions options)
     impl_->connect_locked();
 }
 
+Client::Client(const std::string &conninfo, Durable durable, ClientOptions options) {
+  detail::check_slot_name(durable.slot);
+  impl_ = std::make_shared<Impl>(conninfo, std::move(options), std::move(durable));
+  std::lock_guard lock(impl_->connection_mutex);
+  if (impl_->options.connect_in_background)
+    impl_->try_reconnect_locked();
+  else
+    impl_->connect_locked();
+}
+
 Client::~Client() {
   stop();
   std::lock_guard lock(impl_->connection_mutex);
+  if (impl_->stream && impl_->stream->streaming()) {
+    try {
+      impl_->send_status_locked(/*force=*/true, false); // what the callbacks finished is not sent again
+    } catch (const Error &) {
+      // Unconfirmed events are delivered again next time: at-least-once.
+    }
+  }
+  impl_->stream.reset();
+  impl_->admin.reset();
   impl_->connection.reset();
 }
 
@@ -572,6 +769,37 @@ std::string Client::watch(const std::string &table, Op op, const WatchOptions &o
 bool Client::unwatch(const std::string &label) {
   auto existed = impl_->query_value("unwatch", "SELECT ectowatch_unwatch($1)", {label});
   return existed == std::optional<std::string>("t");
+}
+
+std::vector<SlotInfo> Client::slots() {
+  auto rows = impl_->query("slots", [](detail::PgConnection &on) {
+    return on.simple_query("SELECT slot_name, active, confirmed_flush_lsn, wal_status, "
+                           "pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() "
+                           "ELSE pg_current_wal_lsn() END, restart_lsn)::bigint "
+                           "FROM pg_replication_slots WHERE plugin = 'ectowatch' AND database = current_database() "
+                           "ORDER BY slot_name");
+  });
+  std::vector<SlotInfo> slots;
+  for (const auto &row : rows) {
+    SlotInfo info;
+    info.name = row[0].value_or("");
+    info.active = row[1] == std::optional<std::string>("t");
+    info.confirmed_lsn = row[2].value_or("");
+    info.wal_status = row[3].value_or("");
+    if (row[4])
+      info.wal_bytes = std::stoll(*row[4]);
+    slots.push_back(std::move(info));
+  }
+  return slots;
+}
+
+bool Client::drop_slot(const std::string &name) {
+  detail::check_slot_name(name);
+  auto dropped = impl_->query_value("drop_slot",
+                                    "SELECT pg_drop_replication_slot(slot_name) IS NULL FROM pg_replication_slots "
+                                    "WHERE slot_name = $1 AND plugin = 'ectowatch' AND database = current_database()",
+                                    {name});
+  return dropped.has_value();
 }
 
 std::vector<WatcherInfo> Client::watchers() {
@@ -625,7 +853,7 @@ Subscription Client::subscribe(const std::string &label, const ColumnFilter &fil
 
 void Client::on_resync(std::function<void()> callback) {
   on_resync([callback = std::move(callback)](const Resync &event) {
-    if (event.reason == Resync::Reason::reconnected)
+    if (event.label.empty()) // everything may be stale, not one label
       callback();
   });
 }
@@ -668,15 +896,21 @@ void Client::stop() {
 
 int Client::socket() const {
   std::lock_guard lock(impl_->connection_mutex);
+  if (impl_->stream)
+    return impl_->stream->socket();
   return impl_->connection ? impl_->connection->socket() : -1;
 }
 
 std::size_t Client::process() {
+  if (!impl_->inside_transaction)
+    impl_->stopping = false; // a stop() that took effect; one that waits for a transaction's end stays
+
   impl_->poll_connection();
   return impl_->dispatch_ready();
 }
 
 bool Client::connected() const { return impl_->is_connected; }
+bool Client::inside_transaction() const { return impl_->inside_transaction; }
 std::size_t Client::buffered_bytes() const { return impl_->queued_bytes; }
 std::uint64_t Client::reconnects() const { return impl_->reconnect_count; }
 

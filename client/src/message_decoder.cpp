@@ -119,10 +119,13 @@ std::size_t decode_row(ondemand::object object, Message &message, MessageBuilder
 
 } // namespace
 
-std::shared_ptr<const Message> decode_message(std::string_view channel, std::string_view payload) {
+namespace {
+
+// `from_slot`: durable delivery, where no channel names the label; `channel`
+// then only names the source in errors.
+std::shared_ptr<Message> decode(std::string_view channel, std::string_view payload, bool from_slot) {
   thread_local ondemand::parser parser;
   auto message = std::make_shared<Message>();
-  message->channel = std::string(channel);
   // The message keeps its own copy of the payload (the rows view into it),
   // with the padding simdjson reads past the end.
   message->payload.reserve(payload.size() + SIMDJSON_PADDING);
@@ -194,12 +197,25 @@ std::shared_ptr<const Message> decode_message(std::string_view channel, std::str
     fail(channel, payload, "a field of v, op, table, label, key, rows is missing");
   if (message->key_columns.empty())
     fail(channel, payload, "\"key\" is empty");
-  if (message->label != channel)
+  if (!from_slot && message->label != channel)
     fail(channel, payload, "its label \"" + message->label + "\" is not the channel it arrived on");
   for (const Row &row : message->rows)
     for (const std::string &key : message->key_columns)
       if (!row.has(key))
         fail(channel, payload, "a row lacks key column \"" + key + "\"");
+  message->channel = from_slot ? message->label : std::string(channel);
+  return message;
+}
+
+} // namespace
+
+std::shared_ptr<const Message> decode_message(std::string_view channel, std::string_view payload) {
+  return decode(channel, payload, false);
+}
+
+std::shared_ptr<const Message> decode_slot_message(std::uint64_t lsn, std::string_view payload) {
+  auto message = decode("(replication slot)", payload, true);
+  message->lsn = lsn;
   return message;
 }
 

@@ -34,13 +34,30 @@ std::string trimmed(const char *text) {
 } // namespace
 
 PgConnection::PgConnection(const std::string &conninfo, const std::string &application_name,
-                           int connect_timeout_seconds) {
+                           int connect_timeout_seconds, Mode mode) {
   // Our defaults first, the caller's conninfo (a string or a URI, expanded in
-  // place) last, so whatever it sets wins. Keepalives find a silently dead peer.
+  // place) next, so whatever it sets wins; `replication` last, because a
+  // replication stream needs exactly a logical walsender. Keepalives find a
+  // silently dead peer.
   std::string timeout = std::to_string(connect_timeout_seconds);
-  const char *keywords[] = {"fallback_application_name", "connect_timeout",  "keepalives", "keepalives_idle",
-                            "keepalives_interval",       "keepalives_count", "dbname",     nullptr};
-  const char *values[] = {application_name.c_str(), timeout.c_str(), "1", "30", "10", "3", conninfo.c_str(), nullptr};
+  const char *keywords[] = {"fallback_application_name",
+                            "connect_timeout",
+                            "keepalives",
+                            "keepalives_idle",
+                            "keepalives_interval",
+                            "keepalives_count",
+                            "dbname",
+                            "replication",
+                            nullptr};
+  const char *values[] = {application_name.c_str(),
+                          timeout.c_str(),
+                          "1",
+                          "30",
+                          "10",
+                          "3",
+                          conninfo.c_str(),
+                          mode == Mode::replication ? "database" : nullptr,
+                          nullptr};
   conn_ = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (!conn_)
     throw ConnectionError("cannot connect: out of memory");
@@ -73,6 +90,13 @@ std::string PgConnection::quote_identifier(const std::string &name) const {
   std::unique_ptr<char, FreememDeleter> quoted(PQescapeIdentifier(conn_, name.data(), name.size()));
   if (!quoted)
     throw UsageError("cannot quote \"" + name + "\": " + trimmed(PQerrorMessage(conn_)));
+  return quoted.get();
+}
+
+std::string PgConnection::quote_literal(const std::string &text) const {
+  std::unique_ptr<char, FreememDeleter> quoted(PQescapeLiteral(conn_, text.data(), text.size()));
+  if (!quoted)
+    throw UsageError("cannot quote '" + text + "': " + trimmed(PQerrorMessage(conn_)));
   return quoted.get();
 }
 
@@ -126,6 +150,23 @@ std::optional<std::string> PgConnection::query_value(const std::string &sql,
   if (PQntuples(result.get()) == 0 || PQgetisnull(result.get(), 0, 0))
     return std::nullopt;
   return std::string(PQgetvalue(result.get(), 0, 0));
+}
+
+PgConnection::Rows PgConnection::simple_query(const std::string &sql) {
+  Result result(PQexec(conn_, sql.c_str()));
+  if (!result || PQstatus(conn_) != CONNECTION_OK)
+    throw_connection_error("connection lost");
+  auto status = PQresultStatus(result.get());
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK)
+    throw SqlError(trimmed(PQresultErrorMessage(result.get())), field(result.get(), PG_DIAG_SQLSTATE),
+                   field(result.get(), PG_DIAG_MESSAGE_HINT));
+  Rows rows(static_cast<std::size_t>(PQntuples(result.get())));
+  for (int row = 0; row < PQntuples(result.get()); ++row)
+    for (int column = 0; column < PQnfields(result.get()); ++column)
+      rows[row].push_back(PQgetisnull(result.get(), row, column)
+                              ? std::nullopt
+                              : std::optional<std::string>(PQgetvalue(result.get(), row, column)));
+  return rows;
 }
 
 } // namespace ectowatch::detail

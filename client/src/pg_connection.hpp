@@ -16,8 +16,12 @@ namespace ectowatch::detail {
 
 class PgConnection {
 public:
+  // `replication`: a logical walsender connection (replication=database) for
+  // ReplicationStream; it accepts simple queries and replication commands.
+  enum class Mode { normal, replication };
   // Connects (blocking, bounded by connect_timeout); throws ConnectionError.
-  PgConnection(const std::string &conninfo, const std::string &application_name, int connect_timeout_seconds);
+  PgConnection(const std::string &conninfo, const std::string &application_name, int connect_timeout_seconds,
+               Mode mode = Mode::normal);
   ~PgConnection();
   PgConnection(const PgConnection &) = delete;
   PgConnection &operator=(const PgConnection &) = delete;
@@ -42,11 +46,20 @@ public:
   // the first column of the first row (or nullopt). Throws SqlError.
   std::optional<std::string> query_value(const std::string &sql, const std::vector<std::optional<std::string>> &params);
 
+  // The same with the simple query protocol (no parameters): the only kind a
+  // replication connection accepts. Returns every row, NULL = std::nullopt.
+  using Rows = std::vector<std::vector<std::optional<std::string>>>;
+  Rows simple_query(const std::string &sql);
+
   std::string quote_identifier(const std::string &name) const;
+  std::string quote_literal(const std::string &text) const;
+
+  // For ReplicationStream, which speaks the COPY BOTH protocol on this connection.
+  pg_conn *raw() const { return conn_; }
+  [[noreturn]] void throw_connection_error(const std::string &what) const;
 
 private:
   void command(const std::string &sql);
-  [[noreturn]] void throw_connection_error(const std::string &what) const;
   pg_conn *conn_ = nullptr;
 };
 

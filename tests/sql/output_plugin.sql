@@ -30,7 +30,15 @@ SELECT 'sent' FROM pg_logical_emit_message(false, 'ectowatch', 'non-transactiona
 -- Row changes alone produce nothing.
 INSERT INTO plugin_rows VALUES (2);
 
-SELECT data FROM pg_logical_slot_get_changes('ectowatch_plugin_test', NULL, NULL);
+-- One row per message, then an empty row at the end of each transaction that
+-- had messages, positioned at the end of its commit record (the position a
+-- consumer confirms so that it never receives the transaction again).
+CREATE TEMP TABLE plugin_output AS
+  SELECT lsn, xid, data FROM pg_logical_slot_get_changes('ectowatch_plugin_test', NULL, NULL);
+SELECT CASE WHEN data = '' THEN '(end of transaction)' ELSE data END AS data FROM plugin_output;
+-- Each end row comes after its transaction's messages.
+SELECT bool_and(e.lsn > m.lsn) AS ends_last FROM plugin_output e JOIN plugin_output m USING (xid)
+  WHERE e.data = '' AND m.data <> '';
 -- Consumed: nothing is left.
 SELECT count(*) FROM pg_logical_slot_get_changes('ectowatch_plugin_test', NULL, NULL);
 SELECT pg_drop_replication_slot('ectowatch_plugin_test');

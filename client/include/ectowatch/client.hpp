@@ -15,8 +15,19 @@
 // and the on_* setters may be called from any thread, also from a callback.
 // Callbacks of one client never run concurrently with each other.
 //
-// Delivery is at-most-once (NOTIFY): after a reconnect every resync callback
-// runs once, because events may have been missed; reload what you show.
+// Delivery
+//   Client(conninfo)            NOTIFY: at-most-once. After a reconnect every
+//                               resync callback runs once, because events may
+//                               have been missed; reload what you show.
+//   Client(conninfo, Durable{"slot"})
+//                               a logical replication slot: at-least-once, for
+//                               watchers created with delivery 'durable'. Events
+//                               committed while the client was down arrive
+//                               when it runs again; a position is confirmed to
+//                               the server only after the callbacks for it have
+//                               returned, so after a crash some events arrive
+//                               twice (Message::lsn identifies them). Resync
+//                               only when the slot was created or lost.
 #pragma once
 
 #include "ectowatch/errors.hpp"
@@ -52,6 +63,8 @@ struct ClientOptions {
   // everything buffered is dropped, on_error gets a BufferOverflow with the
   // counts, and every resync callback runs (reason overflow): the socket is
   // always drained, so the server's notification queue never backs up.
+  // A durable client instead stops reading until the callbacks catch up (the
+  // server waits; nothing is dropped).
   std::size_t max_buffered_bytes = 64u << 20;
 };
 
@@ -74,6 +87,25 @@ struct WatchOptions {
   std::string delivery = "notify";
 };
 
+// Read a replication slot instead of LISTENing (watchers with delivery
+// 'durable'). The slot is this consumer's bookmark: give each consumer process
+// its own name, and drop slots you no longer use (they keep WAL on the server).
+struct Durable {
+  std::string slot; // 1-63 lower-case letters, digits, underscores
+  // Create the slot (plugin 'ectowatch') when it does not exist; otherwise a
+  // missing slot is an error.
+  bool create_slot = true;
+};
+
+// One replication slot of the 'ectowatch' plugin in this database.
+struct SlotInfo {
+  std::string name;
+  bool active = false;                   // a consumer is reading it now
+  std::string confirmed_lsn;             // everything before it was delivered
+  std::string wal_status;                // reserved, extended, unreserved or lost
+  std::optional<std::int64_t> wal_bytes; // WAL the server keeps for it
+};
+
 // One row of ectowatch_watchers.
 struct WatcherInfo {
   std::string label;
@@ -91,13 +123,15 @@ struct WatcherInfo {
 // Why subscribers may have missed events.
 struct Resync {
   enum class Reason {
-    reconnected, // the connection was lost and is back: everything may be stale
-    truncated,   // `label`'s table was truncated
-    dropped,     // rows of `label` were too big to be sent
-    overflow,    // the client's buffer overflowed (slow callbacks): everything may be stale
+    reconnected,  // the connection was lost and is back: everything may be stale
+    truncated,    // `label`'s table was truncated
+    dropped,      // rows of `label` were too big to be sent
+    overflow,     // the client's buffer overflowed (slow callbacks): everything may be stale
+    slot_created, // durable: the slot was just created, nothing before it was recorded
+    slot_lost,    // durable: the slot was invalidated (max_slot_wal_keep_size) and created again
   };
   Reason reason;
-  std::string label; // empty for `reconnected`
+  std::string label; // empty unless truncated or dropped
 };
 
 using EventCallback = std::function<void(const Event &)>;
@@ -133,6 +167,12 @@ public:
   // `conninfo`: any libpq connection string or URI ("" = libpq's defaults and
   // the PG* environment). Connects at once; throws ConnectionError on failure.
   explicit Client(const std::string &conninfo, ClientOptions options = {});
+  // Durable delivery from `durable.slot` (created if missing). Connects and
+  // checks the slot at once (throws ConnectionError, SqlError, UsageError with
+  // what to do); streaming begins when the client first runs (start(), run()
+  // or process()), so subscribe first: rows of labels nobody subscribed to are
+  // consumed unseen. Needs wal_level = logical and the REPLICATION attribute.
+  Client(const std::string &conninfo, Durable durable, ClientOptions options = {});
   ~Client();
   Client(const Client &) = delete;
   Client &operator=(const Client &) = delete;
@@ -144,6 +184,11 @@ public:
   bool unwatch(const std::string &label);
   // The watchers of the database, ordered by label.
   std::vector<WatcherInfo> watchers();
+  // The 'ectowatch' replication slots of the database, ordered by name.
+  std::vector<SlotInfo> slots();
+  // Drops a slot of the 'ectowatch' plugin; false if there was none. Throws
+  // SqlError if a consumer is reading it.
+  bool drop_slot(const std::string &name);
 
   // Every row of a watcher (label = channel).
   [[nodiscard]] Subscription subscribe(const std::string &label, EventCallback callback, SubscribeOptions options = {});
@@ -160,6 +205,8 @@ public:
     return subscribe(label, ColumnFilter(column, std::move(value)), std::move(callback), options);
   }
 
+  // The simple form runs whenever everything may be stale (reconnected,
+  // overflow, slot_created, slot_lost), not for a single label's truncate/drop.
   void on_resync(std::function<void()> callback);
   void on_resync(std::function<void(const Resync &)> callback);
   // Undecodable messages, callbacks that threw, lost connections (while
@@ -168,6 +215,12 @@ public:
 
   void start();
   void run();
+  // Ends start() or run(). Dispatch stops after the callbacks of the current
+  // message (also when called from a callback); a durable client confirms only
+  // what was dispatched, so the rest arrives again next time. In run() and
+  // process(), a durable client first finishes the current transaction (see
+  // inside_transaction()); with start() a transaction cut short by stop() is
+  // delivered again, whole, next time.
   void stop();
   int socket() const;
   // Reads what has arrived and runs the callbacks due; returns the number of
@@ -175,6 +228,10 @@ public:
   std::size_t process();
 
   bool connected() const;
+  // Durable: callbacks have run for part of a transaction whose end has not
+  // been dispatched yet. After stop() from a callback, keep calling process()
+  // while this is true, so the next consumer neither repeats nor loses it.
+  bool inside_transaction() const;
   std::uint64_t reconnects() const;
   // Payload bytes read but not yet dispatched (bounded by max_buffered_bytes).
   std::size_t buffered_bytes() const;

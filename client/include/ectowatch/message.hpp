@@ -95,6 +95,10 @@ struct Message {
   std::vector<Row> rows;
   bool truncated = false;
   std::uint64_t dropped = 0;
+  // Durable delivery: the message's WAL position. A message delivered again
+  // after a crash or restart has the same lsn, so it identifies duplicates.
+  // 0 for NOTIFY.
+  std::uint64_t lsn = 0;
 
   // Storage the views point into.
   std::string payload;                      // the notification's text (with the parser's padding)

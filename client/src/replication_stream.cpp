@@ -1,0 +1,208 @@
+#include "replication_stream.hpp"
+
+#include "ectowatch/errors.hpp"
+
+#include <libpq-fe.h>
+
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+namespace ectowatch::detail {
+
+namespace {
+
+constexpr const char *kPlugin = "ectowatch";
+
+// The COPY BOTH sub-protocol is big-endian.
+std::uint64_t read_u64(const char *bytes) {
+  std::uint64_t value = 0;
+  for (int i = 0; i < 8; ++i)
+    value = (value << 8) | static_cast<unsigned char>(bytes[i]);
+  return value;
+}
+
+void write_u64(char *bytes, std::uint64_t value) {
+  for (int i = 7; i >= 0; --i) {
+    bytes[i] = static_cast<char>(value & 0xff);
+    value >>= 8;
+  }
+}
+
+// Microseconds since 2000-01-01, PostgreSQL's epoch.
+std::uint64_t postgres_now() {
+  using namespace std::chrono;
+  constexpr std::int64_t kUnixToPostgresMicros = 946'684'800'000'000;
+  auto micros = duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+  return static_cast<std::uint64_t>(micros - kUnixToPostgresMicros);
+}
+
+struct FreememDeleter {
+  void operator()(void *memory) const { PQfreemem(memory); }
+};
+struct ResultDeleter {
+  void operator()(PGresult *result) const { PQclear(result); }
+};
+
+std::string trimmed(const char *text) {
+  std::string message = text ? text : "";
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+    message.pop_back();
+  return message;
+}
+
+PgConnection connect(const std::string &conninfo, const std::string &application_name, int timeout) {
+  try {
+    return PgConnection(conninfo, application_name, timeout, PgConnection::Mode::replication);
+  } catch (const ConnectionError &error) {
+    std::string what = error.what();
+    if (what.find("replication") != std::string::npos || what.find("pg_hba") != std::string::npos)
+      throw ConnectionError(what + " (durable delivery reads a replication slot: the role needs the REPLICATION "
+                                   "attribute, ALTER ROLE name REPLICATION, and pg_hba.conf must let it connect to "
+                                   "this database)");
+    throw;
+  }
+}
+
+} // namespace
+
+void check_slot_name(const std::string &name) {
+  bool valid = !name.empty() && name.size() <= 63;
+  for (char c : name)
+    valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+  if (!valid)
+    throw UsageError("invalid slot name \"" + name +
+                     "\": use 1 to 63 lower-case letters, digits and underscores, e.g. billing_worker");
+}
+
+std::string format_lsn(std::uint64_t lsn) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%X/%X", static_cast<unsigned>(lsn >> 32), static_cast<unsigned>(lsn));
+  return text;
+}
+
+ReplicationStream::ReplicationStream(const std::string &conninfo, const std::string &application_name,
+                                     int connect_timeout_seconds)
+    : connection_(connect(conninfo, application_name, connect_timeout_seconds)) {}
+
+ReplicationStream::SlotState ReplicationStream::prepare_slot(const std::string &slot, bool create) {
+  check_slot_name(slot);
+  auto wal_level = connection_.simple_query("SELECT current_setting('wal_level')");
+  if (wal_level.at(0).at(0) != std::optional<std::string>("logical"))
+    throw SqlError("durable delivery needs wal_level = logical (this server has " + wal_level.at(0).at(0).value_or("") +
+                       ")",
+                   "55000", "set wal_level = logical in postgresql.conf and restart PostgreSQL");
+
+  std::string quoted = connection_.quote_identifier(slot);
+  std::string find = "SELECT coalesce(plugin, '(physical)'), coalesce(database::text, ''), "
+                     "database IS NOT DISTINCT FROM current_database(), wal_status, active_pid "
+                     "FROM pg_replication_slots WHERE slot_name = " +
+                     connection_.quote_literal(slot);
+  SlotState state;
+  // A consumer that was just killed may hold the slot for a moment (its
+  // walsender has not noticed yet): wait for it a little before giving up.
+  for (int attempt = 0;; ++attempt) {
+    auto rows = connection_.simple_query(find);
+    if (rows.empty())
+      break;
+    const auto &row = rows.front();
+    if (row[0] != std::optional<std::string>(kPlugin) || row[2] != std::optional<std::string>("t"))
+      throw UsageError("replication slot \"" + slot + "\" exists for plugin " + row[0].value_or("") +
+                       (row[1]->empty() ? std::string() : " in database " + *row[1]) +
+                       ", not for ectowatch in this database: choose another slot name");
+    if (row[4]) {
+      if (attempt < 50) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      throw ConnectionError("replication slot \"" + slot + "\" is in use by the process with PID " + *row[4] +
+                            ": a slot has one consumer at a time; give each consumer its own slot");
+    }
+    if (row[3] != std::optional<std::string>("lost"))
+      return state;
+    // Invalidated (it held more WAL than max_slot_wal_keep_size): it cannot be
+    // read any more; start again, and say that events were missed.
+    connection_.simple_query("DROP_REPLICATION_SLOT " + quoted);
+    state.lost = true;
+    break;
+  }
+  if (!create)
+    throw UsageError("replication slot \"" + slot + "\" does not exist" +
+                     (state.lost ? " any more (it was lost and dropped)" : "") +
+                     "; let the client create it (Durable::create_slot) or run "
+                     "SELECT pg_create_logical_replication_slot('" +
+                     slot + "', 'ectowatch')");
+  try {
+    connection_.simple_query("CREATE_REPLICATION_SLOT " + quoted + " LOGICAL " + kPlugin + " (SNAPSHOT 'nothing')");
+  } catch (const SqlError &error) {
+    std::string hint = error.hint();
+    std::string what = error.what();
+    if (what.find("output_plugin_libraries") != std::string::npos ||
+        what.find("could not access file") != std::string::npos)
+      hint = "the server must be allowed to load the plugin: add 'ectowatch' to output_plugin_libraries "
+             "(ALTER SYSTEM SET output_plugin_libraries = 'pgoutput, test_decoding, ectowatch') and reload";
+    throw SqlError("cannot create replication slot \"" + slot + "\": " + what, error.sqlstate(), hint);
+  }
+  state.created = true;
+  return state;
+}
+
+void ReplicationStream::start(const std::string &slot, std::uint64_t from_lsn) {
+  std::string command =
+      "START_REPLICATION SLOT " + connection_.quote_identifier(slot) + " LOGICAL " + format_lsn(from_lsn);
+  std::unique_ptr<PGresult, ResultDeleter> result(PQexec(connection_.raw(), command.c_str()));
+  if (!result || PQstatus(connection_.raw()) != CONNECTION_OK)
+    connection_.throw_connection_error("connection lost");
+  if (PQresultStatus(result.get()) != PGRES_COPY_BOTH)
+    throw ConnectionError("cannot read replication slot \"" + slot +
+                          "\": " + trimmed(PQresultErrorMessage(result.get())));
+  streaming_ = true;
+}
+
+std::size_t ReplicationStream::read(const Handler &handler, bool &reply_requested) {
+  pg_conn *conn = connection_.raw();
+  if (!PQconsumeInput(conn))
+    connection_.throw_connection_error("connection lost");
+  std::size_t count = 0;
+  for (;;) {
+    char *raw = nullptr;
+    int length = PQgetCopyData(conn, &raw, /*async=*/1);
+    if (length == 0)
+      return count;
+    if (length == -2)
+      connection_.throw_connection_error("connection lost");
+    if (length == -1) {
+      // The server ended the stream (terminated, slot invalidated, shutdown).
+      streaming_ = false;
+      std::unique_ptr<PGresult, ResultDeleter> result(PQgetResult(conn));
+      std::string why = result ? trimmed(PQresultErrorMessage(result.get())) : "";
+      throw ConnectionError("the server ended the replication stream" + (why.empty() ? "" : ": " + why));
+    }
+    std::unique_ptr<char, FreememDeleter> data(raw);
+    ++count;
+    if (raw[0] == 'w' && length >= 25) {
+      // XLogData: start, end, send time, then one output row.
+      handler.message(read_u64(raw + 1), std::string_view(raw + 25, static_cast<std::size_t>(length - 25)));
+    } else if (raw[0] == 'k' && length >= 18) {
+      // Primary keepalive: the server's position, send time, reply requested.
+      handler.position(read_u64(raw + 1));
+      if (raw[17])
+        reply_requested = true;
+    }
+  }
+}
+
+void ReplicationStream::send_status(std::uint64_t received, std::uint64_t confirmed, bool request_reply) {
+  char message[34];
+  message[0] = 'r';
+  write_u64(message + 1, received);
+  write_u64(message + 9, confirmed);
+  write_u64(message + 17, confirmed);
+  write_u64(message + 25, postgres_now());
+  message[33] = request_reply ? 1 : 0;
+  pg_conn *conn = connection_.raw();
+  if (PQputCopyData(conn, message, sizeof message) != 1 || PQflush(conn) != 0)
+    connection_.throw_connection_error("connection lost");
+}
+
+} // namespace ectowatch::detail

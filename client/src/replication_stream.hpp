@@ -1,0 +1,67 @@
+// Durable delivery: a logical replication slot with the 'ectowatch' output
+// plugin, read over libpq's replication protocol (START_REPLICATION ...
+// LOGICAL, COPY BOTH). Each output row is one v1 message; the server also sends
+// keepalives with its current position. Positions are confirmed only when the
+// client says so (after the callbacks for them have returned): at-least-once.
+// Not thread-safe by itself: Client serialises access with its mutex.
+#pragma once
+
+#include "pg_connection.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace ectowatch::detail {
+
+// Throws UsageError unless `name` is a valid slot name (PostgreSQL's rule:
+// lower-case letters, digits, underscores, at most 63 bytes).
+void check_slot_name(const std::string &name);
+
+// "0/16B3748" <-> 0x16B3748.
+std::string format_lsn(std::uint64_t lsn);
+
+class ReplicationStream {
+public:
+  // Connects with replication=database; throws ConnectionError (with a hint
+  // about the REPLICATION privilege when that is what failed).
+  ReplicationStream(const std::string &conninfo, const std::string &application_name, int connect_timeout_seconds);
+
+  struct SlotState {
+    bool created = false; // it did not exist: events before now were never recorded
+    bool lost = false;    // it had been invalidated (max_slot_wal_keep_size) and was created again
+  };
+  // Makes sure `slot` exists with the 'ectowatch' plugin in this database and
+  // is not in use; creates it when missing (if `create`). Throws UsageError or
+  // SqlError with what to do.
+  SlotState prepare_slot(const std::string &slot, bool create);
+
+  // START_REPLICATION from `from_lsn` (0: where the slot's confirmed position is).
+  void start(const std::string &slot, std::uint64_t from_lsn);
+  bool streaming() const { return streaming_; }
+  int socket() const { return connection_.socket(); }
+
+  struct Handler {
+    // One output row: a v1 message written at `lsn`.
+    std::function<void(std::uint64_t lsn, std::string_view payload)> message;
+    // Everything before `lsn` has been sent (a keepalive).
+    std::function<void(std::uint64_t lsn)> position;
+  };
+  // Reads what the socket has without blocking; returns the number of
+  // messages and keepalives seen. Sets `reply_requested` when the server asked
+  // for a status update. Throws ConnectionError (or SqlError when the server
+  // ended the stream with an error).
+  std::size_t read(const Handler &handler, bool &reply_requested);
+
+  // A standby status update: `received` is written, `confirmed` flushed and
+  // applied (the slot may forget everything before it).
+  void send_status(std::uint64_t received, std::uint64_t confirmed, bool request_reply);
+
+private:
+  PgConnection connection_;
+  bool streaming_ = false;
+};
+
+} // namespace ectowatch::detail

@@ -1,0 +1,348 @@
+// Durable delivery against the real server started by scripts/test: a client
+// reading a replication slot (Client(conninfo, Durable{...})) gets what was
+// committed while it was down, at least once, and resyncs only for a new or
+// lost slot.
+#define BOOST_TEST_MODULE durable
+#include <boost/test/unit_test.hpp>
+
+#include "test_database.hpp"
+
+#include <ectowatch/ectowatch.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+using namespace ectowatch;
+using namespace std::chrono_literals;
+using test::eventually;
+using test::sql;
+
+namespace {
+
+// Row ids and resyncs seen by a durable client; safe to read from the test thread.
+struct Seen {
+  std::mutex mutex;
+  std::map<int, int> deliveries; // id -> how often
+  std::vector<std::uint64_t> positions;
+  std::vector<Resync> resyncs;
+  std::vector<std::string> errors;
+
+  void attach(Client &client) {
+    client.on_resync([this](const Resync &resync) {
+      std::lock_guard lock(mutex);
+      resyncs.push_back(resync);
+    });
+    client.on_error([this](const Error &error) {
+      std::lock_guard lock(mutex);
+      errors.push_back(error.what());
+    });
+  }
+  EventCallback callback() {
+    return [this](const Event &event) {
+      std::lock_guard lock(mutex);
+      ++deliveries[event.row().get<int>("id")];
+      positions.push_back(event.message().lsn);
+    };
+  }
+  std::size_t distinct() {
+    std::lock_guard lock(mutex);
+    return deliveries.size();
+  }
+  std::size_t total() {
+    std::lock_guard lock(mutex);
+    std::size_t sum = 0;
+    for (const auto &[id, times] : deliveries)
+      sum += static_cast<std::size_t>(times);
+    return sum;
+  }
+  std::set<int> ids() {
+    std::lock_guard lock(mutex);
+    std::set<int> result;
+    for (const auto &[id, times] : deliveries)
+      result.insert(id);
+    return result;
+  }
+};
+
+// A table with a durable inserted watcher, and a slot name; both dropped at the end.
+struct DurableTable {
+  std::string name = test::unique_name("durable");
+  std::string slot = test::unique_name("slot");
+  std::string label;
+  DurableTable() {
+    sql("CREATE TABLE " + name + " (id int PRIMARY KEY, note text)");
+    label = test::sql_value("SELECT ectowatch_watch('" + name + "', 'inserted', delivery => 'durable')");
+  }
+  ~DurableTable() {
+    try {
+      sql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '" + slot + "'");
+      sql("DROP TABLE IF EXISTS " + name + " CASCADE");
+    } catch (...) {
+    }
+  }
+  void insert(int from, int to) {
+    sql("INSERT INTO " + name + " SELECT g, 'x' FROM generate_series(" + std::to_string(from) + ", " +
+        std::to_string(to) + ") g");
+  }
+};
+
+ClientOptions fast_options() {
+  ClientOptions options;
+  options.application_name = "ectowatch durable test";
+  options.reconnect_initial = 20ms;
+  options.reconnect_max = 200ms;
+  return options;
+}
+
+std::set<int> range(int from, int to) {
+  std::set<int> ids;
+  for (int id = from; id <= to; ++id)
+    ids.insert(id);
+  return ids;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(events_committed_while_the_client_was_down_arrive_once_it_runs) {
+  DurableTable table;
+  {
+    Client client(test::conninfo(), Durable{table.slot}, fast_options());
+    Seen seen;
+    seen.attach(client);
+    auto subscription = client.subscribe(table.label, seen.callback());
+    client.start();
+    table.insert(1, 3);
+    BOOST_REQUIRE(eventually([&] { return seen.distinct() == 3; }));
+    client.stop();
+    // A new slot: nothing before it was recorded, so subscribers resync once.
+    BOOST_REQUIRE(seen.resyncs.size() == 1u);
+    BOOST_TEST((seen.resyncs.front().reason == Resync::Reason::slot_created));
+  }
+  // Down: committed rows wait in the slot; rolled-back ones never enter it.
+  table.insert(4, 6);
+  sql("BEGIN; INSERT INTO " + table.name + " VALUES (100, 'rolled back'); ROLLBACK");
+  sql("BEGIN; SAVEPOINT s; INSERT INTO " + table.name +
+      " VALUES (101, 'savepoint'); ROLLBACK TO SAVEPOINT s; "
+      "INSERT INTO " +
+      table.name + " VALUES (7, 'kept'); COMMIT");
+
+  Client client(test::conninfo(), Durable{table.slot}, fast_options());
+  Seen seen;
+  seen.attach(client);
+  auto subscription = client.subscribe(table.label, seen.callback());
+  client.start();
+  BOOST_REQUIRE(eventually([&] { return seen.distinct() == 4; }));
+  std::this_thread::sleep_for(200ms); // anything more would arrive now
+  client.stop();
+  BOOST_TEST(seen.ids() == range(4, 7));
+  BOOST_TEST(seen.total() == 4u); // the first client stopped between transactions: nothing repeated
+  BOOST_TEST(seen.resyncs.empty());
+  BOOST_TEST(seen.errors.empty());
+  BOOST_TEST(std::is_sorted(seen.positions.begin(), seen.positions.end()));
+  BOOST_TEST(seen.positions.front() > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(process_after_stop_finishes_the_transaction_and_nothing_after_it_is_confirmed) {
+  DurableTable table;
+  // A new slot is created by the client: make it exist before the writes.
+  { Client client(test::conninfo(), Durable{table.slot}, fast_options()); }
+  table.insert(1, 3000); // one transaction, several messages
+  table.insert(3001, 3001);
+  {
+    Client client(test::conninfo(), Durable{table.slot}, fast_options());
+    Seen seen;
+    auto record = seen.callback();
+    auto subscription = client.subscribe(table.label, [&](const Event &event) {
+      record(event);
+      client.stop(); // at the first row
+    });
+    BOOST_REQUIRE(
+        eventually([&] { return seen.distinct() > 0 && !client.inside_transaction(); }, [&] { client.process(); }));
+    BOOST_TEST(seen.ids() == range(1, 3000)); // the whole transaction, not the next one
+  }
+
+  Client next(test::conninfo(), Durable{table.slot}, fast_options());
+  Seen later;
+  auto next_subscription = next.subscribe(table.label, later.callback());
+  next.start();
+  BOOST_REQUIRE(eventually([&] { return later.distinct() == 1; }));
+  std::this_thread::sleep_for(200ms);
+  next.stop();
+  BOOST_TEST(later.ids() == range(3001, 3001));
+  BOOST_TEST(later.total() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_full_buffer_pauses_reading_and_drops_nothing) {
+  DurableTable table;
+  auto options = fast_options();
+  options.max_buffered_bytes = 16 * 1024;
+  Client client(test::conninfo(), Durable{table.slot}, options);
+  Seen seen;
+  seen.attach(client);
+  auto record = seen.callback();
+  auto subscription = client.subscribe(table.label, [&](const Event &event) {
+    record(event);
+    std::this_thread::sleep_for(50us); // slower than the writer
+  });
+  for (int batch = 0; batch < 20; ++batch)
+    table.insert(batch * 500 + 1, batch * 500 + 500);
+  client.start();
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return seen.distinct() == 10'000; }, {}, 60s),
+                        seen.distinct() << " distinct rows, " << seen.errors.size() << " errors");
+  client.stop();
+  BOOST_TEST(seen.total() == 10'000u);
+  std::lock_guard lock(seen.mutex);
+  BOOST_TEST(seen.errors.empty()); // no BufferOverflow: reading paused instead
+}
+
+BOOST_AUTO_TEST_CASE(watch_and_watchers_work_on_a_durable_client) {
+  DurableTable table;
+  Client client(test::conninfo(), Durable{table.slot}, fast_options());
+  WatchOptions options;
+  options.delivery = "durable";
+  BOOST_TEST(client.watch(table.name, Op::deleted, options) == table.name + "_deleted");
+  bool found = false;
+  for (const WatcherInfo &watcher : client.watchers())
+    found = found || (watcher.label == table.name + "_deleted" && watcher.delivery == "durable");
+  BOOST_TEST(found);
+  bool listed = false;
+  for (const SlotInfo &slot : client.slots())
+    listed = listed || (slot.name == table.slot && slot.wal_status == "reserved");
+  BOOST_TEST(listed);
+  // A slot being read cannot be dropped; the server says so.
+  client.start();
+  BOOST_REQUIRE(eventually([&] {
+    return test::sql_value("SELECT active FROM pg_replication_slots WHERE slot_name = '" + table.slot + "'") == "t";
+  }));
+  Client other(test::conninfo());
+  BOOST_CHECK_THROW(other.drop_slot(table.slot), SqlError);
+  client.stop();
+}
+
+BOOST_AUTO_TEST_CASE(bad_slots_are_refused_with_what_to_do) {
+  BOOST_CHECK_THROW(Client(test::conninfo(), Durable{"Billing-Worker"}), UsageError);
+  BOOST_CHECK_THROW(Client(test::conninfo(), Durable{std::string(64, 'a')}), UsageError);
+  BOOST_CHECK_THROW(Client(test::conninfo(), Durable{"missing_slot", /*create_slot=*/false}), UsageError);
+
+  std::string foreign = test::unique_name("foreign");
+  sql("SELECT pg_create_logical_replication_slot('" + foreign + "', 'test_decoding')");
+  try {
+    Client client(test::conninfo(), Durable{foreign});
+    BOOST_FAIL("a slot of another plugin was accepted");
+  } catch (const UsageError &error) {
+    BOOST_TEST(std::string(error.what()).find("test_decoding") != std::string::npos);
+  }
+  sql("SELECT pg_drop_replication_slot('" + foreign + "')");
+
+  // One consumer per slot: a second one is refused after a short wait.
+  DurableTable table;
+  Client first(test::conninfo(), Durable{table.slot}, fast_options());
+  first.start();
+  BOOST_REQUIRE(eventually([&] {
+    return test::sql_value("SELECT active FROM pg_replication_slots WHERE slot_name = '" + table.slot + "'") == "t";
+  }));
+  try {
+    Client second(test::conninfo(), Durable{table.slot}, fast_options());
+    BOOST_FAIL("a slot in use was accepted");
+  } catch (const ConnectionError &error) {
+    BOOST_TEST(std::string(error.what()).find("in use") != std::string::npos);
+  }
+  first.stop();
+}
+
+BOOST_AUTO_TEST_CASE(a_lost_slot_is_created_again_and_resyncs) {
+  DurableTable table;
+  { Client client(test::conninfo(), Durable{table.slot}, fast_options()); }
+  // Let the server invalidate the slot: keep at most 1 MB of WAL for it, then
+  // write and switch a few segments and checkpoint.
+  sql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
+  sql("SELECT pg_reload_conf()");
+  for (int i = 0; i < 4; ++i) {
+    table.insert(1000 + i, 1000 + i);
+    sql("SELECT pg_switch_wal()");
+  }
+  sql("CHECKPOINT");
+  std::string status =
+      test::sql_value("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '" + table.slot + "'");
+  sql("ALTER SYSTEM RESET max_slot_wal_keep_size");
+  sql("SELECT pg_reload_conf()");
+  BOOST_REQUIRE(status == "lost");
+
+  Client client(test::conninfo(), Durable{table.slot}, fast_options());
+  Seen seen;
+  seen.attach(client);
+  auto subscription = client.subscribe(table.label, seen.callback());
+  client.start();
+  table.insert(1, 1);
+  BOOST_REQUIRE(eventually([&] { return seen.distinct() == 1; }));
+  client.stop();
+  BOOST_REQUIRE(seen.resyncs.size() == 1u);
+  BOOST_TEST((seen.resyncs.front().reason == Resync::Reason::slot_lost));
+  BOOST_TEST(test::sql_value("SELECT wal_status FROM pg_replication_slots WHERE slot_name = '" + table.slot + "'") ==
+             "reserved");
+}
+
+namespace {
+
+// A writer commits one row per transaction while `disrupt` runs; every row
+// committed must arrive at least once, with no resync. Returns duplicates.
+std::size_t check_resume_after(const std::function<void()> &disrupt) {
+  DurableTable table;
+  Client client(test::conninfo(), Durable{table.slot}, fast_options());
+  Seen seen;
+  seen.attach(client);
+  auto subscription = client.subscribe(table.label, seen.callback());
+  client.start();
+  std::atomic<bool> writing{true};
+  std::set<int> committed;
+  std::mutex committed_mutex;
+  std::thread writer([&] {
+    for (int id = 1; writing; ++id) {
+      try {
+        table.insert(id, id);
+        std::lock_guard lock(committed_mutex);
+        committed.insert(id);
+      } catch (const std::exception &) {
+        // the server is restarting: this row is not committed
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  std::this_thread::sleep_for(300ms);
+  disrupt();
+  std::this_thread::sleep_for(500ms);
+  writing = false;
+  writer.join();
+  BOOST_REQUIRE(eventually([&] { return seen.ids() == committed; }, {}, 30s));
+  client.stop();
+  BOOST_TEST(client.reconnects() >= 1u);
+  std::lock_guard lock(seen.mutex);
+  BOOST_TEST(seen.resyncs.size() == 1u); // the slot's creation only
+  std::size_t duplicates = 0;
+  for (const auto &[id, times] : seen.deliveries)
+    duplicates += static_cast<std::size_t>(times - 1);
+  BOOST_TEST_MESSAGE(committed.size() << " rows committed, " << duplicates << " delivered twice");
+  return duplicates;
+}
+
+void run_command(const char *variable) {
+  const char *command = std::getenv(variable);
+  BOOST_REQUIRE_MESSAGE(command, std::string(variable) + " is not set (scripts/test sets it)");
+  BOOST_REQUIRE(std::system(command) == 0);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(resumes_after_its_walsender_is_terminated_with_nothing_lost) {
+  check_resume_after([] {
+    sql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'ectowatch durable test'");
+  });
+}
+
+BOOST_AUTO_TEST_CASE(resumes_after_an_immediate_server_restart_with_nothing_lost) {
+  check_resume_after([] { run_command("ECTOWATCH_TEST_RESTART_IMMEDIATE"); });
+}
