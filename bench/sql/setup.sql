@@ -16,7 +16,7 @@ DO $$
 DECLARE
   variant text;
 BEGIN
-  FOREACH variant IN ARRAY ARRAY['none', 'plpgsql', 'ectowatch', 'cnotify', 'cnoop'] LOOP
+  FOREACH variant IN ARRAY ARRAY['none', 'plpgsql', 'ectowatch', 'cnotify', 'cnoop', 'durable'] LOOP
     EXECUTE format('DROP TABLE IF EXISTS %I', 'bench_' || variant);
     EXECUTE format('CREATE TABLE %I (id bigserial PRIMARY KEY, v int NOT NULL DEFAULT 0)', 'bench_' || variant);
     EXECUTE format('INSERT INTO %I (v) SELECT 0 FROM generate_series(1, 10000)', 'bench_' || variant);
@@ -29,6 +29,10 @@ CREATE TRIGGER ew_style_del AFTER DELETE ON bench_plpgsql FOR EACH ROW EXECUTE F
 SELECT ectowatch_watch('bench_ectowatch', 'inserted');
 SELECT ectowatch_watch('bench_ectowatch', 'updated');
 SELECT ectowatch_watch('bench_ectowatch', 'deleted');
+-- (f) The same watchers, durable: WAL messages instead of NOTIFY.
+SELECT ectowatch_watch('bench_durable', 'inserted', delivery => 'durable');
+SELECT ectowatch_watch('bench_durable', 'updated', delivery => 'durable');
+SELECT ectowatch_watch('bench_durable', 'deleted', delivery => 'durable');
 
 -- The latency probe's table.
 DROP TABLE IF EXISTS bench_latency;

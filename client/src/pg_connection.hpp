@@ -1,4 +1,5 @@
-// The client's one libpq connection: the only file that sees libpq.
+// A libpq connection of the client: LISTEN, queries; replication_stream.cpp
+// speaks the replication protocol on one opened in replication mode.
 // Not thread-safe by itself: Client serialises access with a mutex.
 #pragma once
 
