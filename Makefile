@@ -14,7 +14,9 @@ OBJS = \
 	extension/pending_changes.o \
 	extension/triggers.o \
 	extension/condition_check.o \
-	extension/output_plugin.o
+	extension/output_plugin.o \
+	extension/relay_shared.o \
+	extension/relay_worker.o
 
 DATA = $(wildcard sql/ectowatch--*.sql)
 

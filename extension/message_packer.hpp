@@ -19,8 +19,9 @@ namespace ectowatch {
 constexpr std::size_t kMaxPayloadBytes = 7999;
 
 // Room kept free at the end of every message for `]`, `,"truncated":true`,
-// `,"dropped":<20 digits>` and `}`.
-constexpr std::size_t kTrailerReserve = 64;
+// `,"dropped":<20 digits>`, the `,"lsn":"<X/X>"` a relay worker adds (27
+// bytes at most) and `}`.
+constexpr std::size_t kTrailerReserve = 96;
 
 // Largest row that fits a message on its own after `prefix_size` bytes.
 constexpr std::size_t row_capacity(std::size_t prefix_size, std::size_t max_bytes = kMaxPayloadBytes) {

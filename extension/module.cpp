@@ -1,6 +1,7 @@
 // Loading the library: its settings and the callbacks it registers.
 #include "pending_changes.hpp"
 #include "postgres_api.hpp"
+#include "relay.hpp"
 #include "settings.hpp"
 #include "watcher_plan.hpp"
 
@@ -19,7 +20,16 @@ void _PG_init(void) {
                            "When off, changes that follow send no notification; "
                            "SET LOCAL limits that to the current transaction.",
                            &ectowatch::enabled, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("ectowatch.relay", "Relay every 'notify' watcher through the relay worker.",
+                           "Messages go to the WAL at commit and the relay worker sends them with NOTIFY, so "
+                           "commits take no NOTIFY lock. Where the relay cannot run, NOTIFY is sent directly.",
+                           &ectowatch::relay_all, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable("ectowatch.relay_databases", "Databases whose relayed messages a relay worker sends.",
+                             "A comma-separated list of database names; needs shared_preload_libraries.",
+                             &ectowatch::relay_databases, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("ectowatch");
+  if (process_shared_preload_libraries_in_progress)
+    ectowatch::relay_register_at_preload();
   ectowatch::register_pending_changes_callbacks();
   ectowatch::register_watcher_plan_invalidation();
 }

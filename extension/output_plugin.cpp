@@ -9,6 +9,7 @@
 // the transaction again, and knows where transactions end (a consumer stopped
 // between two of them loses and repeats nothing).
 #include "boundary.hpp"
+#include "relay.hpp"
 
 extern "C" {
 #include "replication/logical.h"
@@ -21,9 +22,29 @@ namespace {
 
 constexpr const char *kMessagePrefix = "ectowatch";
 
-void on_startup(LogicalDecodingContext *, OutputPluginOptions *options, bool) {
+// Option relay 'on' (the relay worker's slot): stream the relayed messages
+// (prefix "ectowatch_relay") instead of the durable ones. The chosen prefix is
+// kept in output_plugin_private.
+void on_startup(LogicalDecodingContext *context, OutputPluginOptions *options, bool) {
   options->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
   options->receive_rewrites = false;
+  const char *prefix = kMessagePrefix;
+  ListCell *cell;
+  foreach (cell, context->output_plugin_options) {
+    DefElem *option = static_cast<DefElem *>(lfirst(cell));
+    if (strcmp(option->defname, "relay") == 0) {
+      bool relay = false;
+      if (option->arg && !parse_bool(strVal(option->arg), &relay))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("ectowatch: option relay must be on or off, not \"%s\"", strVal(option->arg))));
+      prefix = relay || !option->arg ? kRelayMessagePrefix : kMessagePrefix;
+    } else {
+      ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                      errmsg("ectowatch: unknown output plugin option \"%s\"", option->defname),
+                      errhint("The only option is relay (on or off).")));
+    }
+  }
+  context->output_plugin_private = const_cast<char *>(prefix);
 }
 
 // Marks a transaction that sent messages (txn->output_plugin_private).
@@ -36,7 +57,7 @@ void on_change(LogicalDecodingContext *, ReorderBufferTXN *, Relation, ReorderBu
 void on_message(LogicalDecodingContext *context, ReorderBufferTXN *transaction, XLogRecPtr, bool transactional,
                 const char *prefix, Size size, const char *message) {
   // Non-transactional messages would be sent even for rolled-back work.
-  if (!transactional || strcmp(prefix, kMessagePrefix) != 0)
+  if (!transactional || strcmp(prefix, static_cast<const char *>(context->output_plugin_private)) != 0)
     return;
   OutputPluginPrepareWrite(context, true);
   appendBinaryStringInfo(context->out, message, static_cast<int>(size));

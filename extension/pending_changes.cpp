@@ -2,6 +2,7 @@
 
 #include "boundary.hpp"
 #include "message_packer.hpp"
+#include "relay.hpp"
 
 #include <string>
 
@@ -20,7 +21,7 @@ struct QueuedMessage {
   uint64 rows;
   uint64 dropped;
   bool truncated;
-  bool durable; // sent as a logical message (durable delivery), not NOTIFY
+  Delivery delivery;
 };
 
 // The state of a queue just before the first change of a subtransaction, so
@@ -146,10 +147,10 @@ void append_bytes(PendingQueue *queue, const char *data, uint64 length) {
   queue->arena_used += length;
 }
 
-QueuedMessage *start_message(PendingQueue *queue, const char *prefix, uint32 prefix_length, bool durable) {
+QueuedMessage *start_message(PendingQueue *queue, const char *prefix, uint32 prefix_length, Delivery delivery) {
   grow(queue->messages, queue->message_capacity, queue->message_count + 1);
   QueuedMessage *message = &queue->messages[queue->message_count++];
-  *message = QueuedMessage{prefix, prefix_length, queue->arena_used, 0, 0, 0, false, durable};
+  *message = QueuedMessage{prefix, prefix_length, queue->arena_used, 0, 0, 0, false, delivery};
   queue->open = prefix != nullptr;
   return message;
 }
@@ -164,7 +165,7 @@ QueuedMessage *open_message_for(PendingQueue *queue, ChangeTarget *target) {
     queue->prefix_source = target->rows_prefix;
   }
   if (!queue->open || queue->messages[queue->message_count - 1].prefix != queue->prefix ||
-      queue->messages[queue->message_count - 1].durable != target->durable)
+      queue->messages[queue->message_count - 1].delivery != target->delivery)
     return nullptr;
   return &queue->messages[queue->message_count - 1];
 }
@@ -196,22 +197,59 @@ void notify(const char *channel, const std::string &payload) {
   call_postgres([&] { Async_Notify(channel, payload.c_str()); });
 }
 
-// Durable delivery: a transactional logical message, decoded at commit by a
-// slot with the 'ectowatch' output plugin (extension/output_plugin.cpp).
-void log_message(const std::string &payload) {
-  call_postgres([&] { LogLogicalMessage(kLogicalMessagePrefix, payload.data(), payload.size(), true); });
+// Durable and relayed delivery: a transactional logical message, decoded at
+// commit by a slot with the 'ectowatch' output plugin (output_plugin.cpp).
+void log_message(const char *prefix, const std::string &payload) {
+  call_postgres([&] { LogLogicalMessage(prefix, payload.data(), payload.size(), true); });
 }
 
-// Sends the queued messages; `durable_only` (at PREPARE) sends only the
-// durable ones, which a prepared transaction may carry. Returns how many rows
-// the messages it did not send held.
-uint64 send_pending(bool durable_only) {
+// Where a message goes; decided at commit, so ectowatch.relay applies to the
+// transactions that commit after it changed.
+enum class Route { notify, durable, relay };
+
+// Relayed messages sent in this transaction: the worker is woken at COMMIT.
+bool relayed_in_transaction = false;
+
+// Whether messages meant for the relay can go there; if not they go straight
+// to NOTIFY, with one WARNING per backend (a write never fails for it).
+bool relay_can_run() {
+  static bool warned = false;
+  const char *reason = nullptr;
+  call_postgres([&] { reason = relay_unavailable_reason(); });
+  if (reason && !warned) {
+    warned = true;
+    call_postgres([&] {
+      ereport(WARNING, (errmsg("ectowatch: relayed messages are sent with NOTIFY directly: %s", reason),
+                        errhint("Relaying needs shared_preload_libraries = 'ectowatch', wal_level = logical and "
+                                "this database in ectowatch.relay_databases. This warning is shown once per "
+                                "session.")));
+    });
+  }
+  return reason == nullptr;
+}
+
+Route route_of(Delivery delivery, int &relay_state) {
+  if (delivery == Delivery::durable)
+    return Route::durable;
+  if (delivery == Delivery::notify && !relay_all)
+    return Route::notify;
+  if (relay_state < 0)
+    relay_state = relay_can_run() ? 1 : 0;
+  return relay_state ? Route::relay : Route::notify;
+}
+
+// Sends the queued messages; `wal_only` (at PREPARE) sends only the WAL
+// messages, which a prepared transaction may carry. Returns how many rows the
+// messages it did not send held.
+uint64 send_pending(bool wal_only) {
   std::string payload;
   uint64 unsent = 0;
+  int relay_state = -1; // unknown until a message needs it
   for (PendingQueue *queue = first_queue; queue; queue = queue->next) {
     for (uint32 i = 0; i < queue->message_count; ++i) {
       const QueuedMessage &message = queue->messages[i];
-      if (durable_only && !message.durable) {
+      Route route = route_of(message.delivery, relay_state);
+      if (wal_only && route == Route::notify) {
         unsent += message.prefix ? message.rows + message.dropped : 1;
         continue;
       }
@@ -221,10 +259,12 @@ uint64 send_pending(bool durable_only) {
                        message.dropped);
       else
         payload.assign(text);
-      if (message.durable)
-        log_message(payload);
-      else
+      if (route == Route::notify) {
         notify(queue->label, payload);
+      } else {
+        log_message(route == Route::durable ? kLogicalMessagePrefix : kRelayMessagePrefix, payload);
+        relayed_in_transaction = relayed_in_transaction || route == Route::relay;
+      }
     }
   }
   return unsent;
@@ -247,7 +287,7 @@ void on_transaction_event(XactEvent event, void *) {
         ereport(WARNING, (errmsg("ectowatch: %llu change notification(s) of this transaction will not be sent",
                                  static_cast<unsigned long long>(lost)),
                           errdetail("PostgreSQL cannot send notifications from a prepared transaction; watchers with "
-                                    "delivery => 'durable' can."),
+                                    "delivery => 'durable' or 'relay' can."),
                           errhint("Subscribers that need these changes should reload when COMMIT PREPARED has run.")));
     }
     break;
@@ -255,6 +295,11 @@ void on_transaction_event(XactEvent event, void *) {
     // COMMIT, ABORT, PREPARE and the parallel variants: nothing is left to send.
     if (first_queue || pending_context_used)
       reset_pending_changes();
+    if (relayed_in_transaction) {
+      relayed_in_transaction = false;
+      if (event == XACT_EVENT_COMMIT)
+        relay_wake_worker(); // the messages are in the WAL now
+    }
     break;
   }
 }
@@ -275,7 +320,7 @@ void pending_add_row(ChangeTarget *target, char *row, int length, int key_length
   RowFit fit = fit_row(static_cast<std::size_t>(length), static_cast<std::size_t>(key_length), capacity);
   if (fit == RowFit::dropped) {
     if (!message)
-      message = start_message(queue, queue->prefix, queue->prefix_length, target->durable);
+      message = start_message(queue, queue->prefix, queue->prefix_length, target->delivery);
     ++message->dropped;
     return;
   }
@@ -284,7 +329,7 @@ void pending_add_row(ChangeTarget *target, char *row, int length, int key_length
     length = key_length + 1;
   }
   if (!message || !fits_in_body(message->length, message->rows, static_cast<std::size_t>(length), capacity))
-    message = start_message(queue, queue->prefix, queue->prefix_length, target->durable);
+    message = start_message(queue, queue->prefix, queue->prefix_length, target->delivery);
   if (message->rows > 0) {
     append_bytes(queue, ",", 1);
     ++message->length;
@@ -298,7 +343,7 @@ void pending_add_row(ChangeTarget *target, char *row, int length, int key_length
 void pending_add_message(ChangeTarget *target, const char *message) {
   PendingQueue *queue = queue_for(target);
   mark_subtransaction(queue);
-  QueuedMessage *whole = start_message(queue, nullptr, 0, target->durable);
+  QueuedMessage *whole = start_message(queue, nullptr, 0, target->delivery);
   uint64 length = strlen(message);
   append_bytes(queue, message, length);
   whole->length = length;

@@ -3,10 +3,10 @@
 // Row triggers append rendered rows here, packed at once into the messages
 // they will travel in; at XACT_EVENT_PRE_COMMIT (which PostgreSQL 15 runs
 // before PreCommit_Notify) each message goes to Async_Notify, or, for durable
-// watchers, to LogLogicalMessage. Rows of a
+// and relayed watchers, to LogLogicalMessage (relay.hpp). Rows of a
 // rolled-back subtransaction are discarded when it aborts. At PREPARE only
-// durable messages can go (PostgreSQL refuses PREPARE with a pending NOTIFY);
-// the others are dropped with a WARNING.
+// WAL messages can go (PostgreSQL refuses PREPARE with a pending NOTIFY); the
+// others are dropped with a WARNING.
 //
 // Everything lives in one memory context of the backend, reset when the
 // transaction ends (committed, prepared or aborted).
@@ -18,11 +18,18 @@ namespace ectowatch {
 
 struct PendingQueue;
 
+// How a watcher's messages leave the transaction.
+enum class Delivery : uint8 {
+  notify,  // Async_Notify (relayed instead when ectowatch.relay = on and the relay can run)
+  durable, // a WAL message for slots with the 'ectowatch' plugin
+  relay,   // a WAL message for the relay worker, which sends it with NOTIFY
+};
+
 // One watcher's way into the current transaction's queue for its label,
 // cached on the watcher's plan so a row costs no hash lookup.
 struct ChangeTarget {
   const char *label;
-  bool durable = false; // WAL logical message for the 'ectowatch' slot plugin instead of NOTIFY
+  Delivery delivery = Delivery::notify;
   const char *rows_prefix;
   int rows_prefix_length;
   PendingQueue *queue = nullptr;

@@ -86,7 +86,7 @@ const char *message_prefix(const char *op, Oid watched_relid, const char *label,
 //   '2', label, delivery, N, N key columns, extra columns   (0.2.0)
 struct TriggerArguments {
   const char *label;
-  bool durable;
+  Delivery delivery;
   int key_count;
   int first_column; // index of the first key column in tgargs
 };
@@ -96,15 +96,20 @@ bool parse_arguments(const Trigger *trigger, TriggerArguments *parsed) {
     return false;
   int count_index;
   if (strcmp(trigger->tgargs[0], "1") == 0) {
-    parsed->durable = false;
+    parsed->delivery = Delivery::notify;
     count_index = 2;
   } else if (strcmp(trigger->tgargs[0], "2") == 0) {
     if (trigger->tgnargs < 5)
       return false;
     const char *delivery = trigger->tgargs[2];
-    if (strcmp(delivery, "durable") != 0 && strcmp(delivery, "notify") != 0)
+    if (strcmp(delivery, "notify") == 0)
+      parsed->delivery = Delivery::notify;
+    else if (strcmp(delivery, "durable") == 0)
+      parsed->delivery = Delivery::durable;
+    else if (strcmp(delivery, "relay") == 0) // 0.3.0
+      parsed->delivery = Delivery::relay;
+    else
       return false;
-    parsed->durable = strcmp(delivery, "durable") == 0;
     count_index = 3;
   } else {
     return false;
@@ -193,7 +198,7 @@ WatcherPlan *build_plan(TriggerData *trigger_data) {
   plan->truncate_message = truncate_message.data;
 
   plan->target.label = plan->label;
-  plan->target.durable = arguments.durable;
+  plan->target.delivery = arguments.delivery;
   plan->target.rows_prefix = plan->rows_prefix;
   plan->target.rows_prefix_length = static_cast<int>(strlen(plan->rows_prefix));
   plan->valid = true;

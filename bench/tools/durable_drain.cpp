@@ -2,7 +2,7 @@
 //   durable_drain SLOT LABEL...
 // reads the slot (created if missing) with the ectowatch client, counts the
 // rows of LABEL... and confirms them, until SIGTERM or SIGINT; then prints the
-// count and the process's CPU seconds.
+// count and the process's CPU time (the walsender's decoding is not included).
 #include <ectowatch/ectowatch.hpp>
 
 #include <signal.h>
@@ -35,5 +35,9 @@ int main(int argc, char **argv) {
   client.stop();
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  std::cout << rows << " rows, " << usage.ru_utime.tv_sec + usage.ru_stime.tv_sec << " s CPU" << std::endl;
+  double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+               static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  long count = rows;
+  std::cout << count << " rows with " << cpu << " s of client CPU ("
+            << (count > 0 ? cpu * 1e6 / static_cast<double>(count) : 0.0) << " µs per row)" << std::endl;
 }

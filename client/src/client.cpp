@@ -196,8 +196,16 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     arrivals.emplace_back(Position{lsn});
   }
 
+  // The relay worker's channel for "your events may be lost" (its slot was
+  // invalidated): every client LISTENs on it.
+  static constexpr const char *kResyncChannel = "ectowatch_resync";
+
   // Decodes and queues one notification. Called with connection_mutex held.
   void accept(std::string_view channel, std::string_view payload) {
+    if (channel == kResyncChannel) {
+      arrivals.emplace_back(Resync{Resync::Reason::relay_lost, {}});
+      return;
+    }
     if (!registry.wants(channel))
       return; // unsubscribed meanwhile
     try {
@@ -223,6 +231,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
     auto fresh =
         std::make_unique<detail::PgConnection>(conninfo, options.application_name, options.connect_timeout_seconds);
+    fresh->listen(kResyncChannel);
     std::set<std::string> channels;
     for (const std::string &label : registry.labels()) {
       fresh->listen(label);

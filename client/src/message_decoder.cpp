@@ -16,6 +16,29 @@ using namespace simdjson;
                       std::string(channel), std::string(payload));
 }
 
+// "16/B374D848" -> 0x16B374D848; 0 for anything else.
+std::uint64_t parse_lsn(std::string_view text) {
+  std::uint64_t high = 0, low = 0;
+  std::size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == text.size() || slash > 8 ||
+      text.size() - slash - 1 > 8)
+    return 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (i == slash)
+      continue;
+    char c = text[i];
+    int digit = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                       : -1;
+    if (digit < 0)
+      return 0;
+    std::uint64_t &part = i < slash ? high : low;
+    part = part * 16 + static_cast<std::uint64_t>(digit);
+  }
+  return high << 32 | low;
+}
+
 std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.back() == ' ' || text.back() == '\n' || text.back() == '\r' || text.back() == '\t'))
     text.remove_suffix(1);
@@ -177,6 +200,9 @@ std::shared_ptr<Message> decode(std::string_view channel, std::string_view paylo
         message->truncated = field.value().get_bool();
       } else if (name == "dropped") {
         message->dropped = field.value().get_uint64();
+      } else if (name == "lsn") {
+        // Added by the relay worker: the message's WAL position, "X/Y" in hex.
+        message->lsn = parse_lsn(field.value().get_string());
       }
       // Other fields: added by later versions; ignored.
     }

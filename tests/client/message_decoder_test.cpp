@@ -29,6 +29,22 @@ BOOST_AUTO_TEST_CASE(decodes_the_example_of_the_protocol) {
   BOOST_TEST(message->dropped == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(a_relayed_message_carries_its_wal_position) {
+  auto relayed = decode_message(
+      "t_inserted",
+      R"({"v":1,"op":"inserted","table":"public.t","label":"t_inserted","key":["id"],"rows":[{"id":1}],"lsn":"16/B374D848"})");
+  BOOST_TEST(relayed->lsn == 0x16B374D848u);
+  BOOST_REQUIRE_EQUAL(relayed->rows.size(), 1u);
+  // Direct NOTIFY has none; a malformed position is ignored, not an error.
+  auto direct = decode_message(
+      "t_inserted", R"({"v":1,"op":"inserted","table":"public.t","label":"t_inserted","key":["id"],"rows":[]})");
+  BOOST_TEST(direct->lsn == 0u);
+  auto odd = decode_message(
+      "t_inserted",
+      R"({"v":1,"op":"inserted","table":"public.t","label":"t_inserted","key":["id"],"rows":[],"lsn":"nowhere"})");
+  BOOST_TEST(odd->lsn == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(values_keep_their_json_and_match_text) {
   auto message = decode_message(
       "t_inserted",

@@ -129,6 +129,7 @@ struct Resync {
     overflow,     // the client's buffer overflowed (slow callbacks): everything may be stale
     slot_created, // durable: the slot was just created, nothing before it was recorded
     slot_lost,    // durable: the slot was invalidated (max_slot_wal_keep_size) and created again
+    relay_lost,   // the relay worker's slot was invalidated: relayed events were lost
   };
   Reason reason;
   std::string label; // empty unless truncated or dropped
@@ -206,7 +207,8 @@ public:
   }
 
   // The simple form runs whenever everything may be stale (reconnected,
-  // overflow, slot_created, slot_lost), not for a single label's truncate/drop.
+  // overflow, slot_created, slot_lost, relay_lost), not for a single label's
+  // truncate/drop.
   void on_resync(std::function<void()> callback);
   void on_resync(std::function<void(const Resync &)> callback);
   // Undecodable messages, callbacks that threw, lost connections (while

@@ -95,9 +95,9 @@ struct Message {
   std::vector<Row> rows;
   bool truncated = false;
   std::uint64_t dropped = 0;
-  // Durable delivery: the message's WAL position. A message delivered again
-  // after a crash or restart has the same lsn, so it identifies duplicates.
-  // 0 for NOTIFY.
+  // Durable and relayed delivery: the message's WAL position. A message
+  // delivered again after a crash or restart has the same lsn, so it
+  // identifies duplicates. 0 for direct NOTIFY.
   std::uint64_t lsn = 0;
 
   // Storage the views point into.

@@ -1,0 +1,62 @@
+// Relayed delivery (delivery => 'relay', or ectowatch.relay = on for 'notify'
+// watchers): the trigger writes its message to the WAL, like a durable
+// watcher, so the user's commit takes no NOTIFY lock; a background worker per
+// database (relay_worker.cpp) decodes those messages from its own slot and
+// sends them with NOTIFY, many source transactions per relay transaction.
+//
+// This header: the settings, whether the relay can run for this backend, and
+// the state the workers share (shown by ectowatch_relay_status()).
+#pragma once
+
+#include "postgres_api.hpp"
+
+namespace ectowatch {
+
+// Logical message prefix of relayed messages; the output plugin streams them
+// only when asked to (option relay 'on'), so durable slots never see them.
+constexpr const char *kRelayMessagePrefix = "ectowatch_relay";
+
+// ectowatch.relay: relay every 'notify' watcher (reloadable).
+extern bool relay_all;
+// ectowatch.relay_databases: the databases that get a relay worker.
+extern char *relay_databases;
+
+// The library was loaded through shared_preload_libraries: the launcher and
+// the shared state exist.
+bool relay_preloaded();
+// Why messages of this backend cannot be relayed now (a sentence for an error
+// or a warning), or nullptr when they can.
+const char *relay_unavailable_reason();
+// Wakes this database's relay worker (after a commit that wrote relayed messages).
+void relay_wake_worker();
+
+// Called from _PG_init while shared_preload_libraries are loaded.
+void relay_register_at_preload();
+
+// --- shared state (relay_shared.cpp) ------------------------------------------
+constexpr int kMaxRelayDatabases = 16;
+
+struct RelayEntry {
+  char database[NAMEDATALEN]; // as listed in ectowatch.relay_databases; "" = unused
+  Oid database_id;            // set by the worker once connected
+  char slot_name[NAMEDATALEN];
+  int pid;      // the worker, 0 when not running
+  Latch *latch; // the worker's latch, for relay_wake_worker()
+  XLogRecPtr confirmed_lsn;
+  uint64 messages_relayed;
+  uint64 notifications_sent;
+  uint64 relay_transactions;
+  int failures; // consecutive worker failures, for the launcher's backoff
+  char last_error[256];
+  TimestampTz last_error_at;
+};
+
+struct RelayShared {
+  slock_t mutex; // guards every entry
+  RelayEntry entries[kMaxRelayDatabases];
+};
+
+// Null unless preloaded.
+RelayShared *relay_shared();
+
+} // namespace ectowatch

@@ -1,0 +1,398 @@
+// The relay's background workers.
+//
+// The launcher (registered at preload) keeps one relay worker running per
+// database in ectowatch.relay_databases, restarting a failed one with a
+// doubling backoff (1 s .. 60 s). A relay worker owns the logical slot
+// "ectowatch_relay_<database oid>" (plugin 'ectowatch', option relay 'on'),
+// decodes committed relayed messages in commit order, and sends everything it
+// decoded in one round with NOTIFY in one transaction of its own: many source
+// transactions per NOTIFY commit. Each notification gets a top-level "lsn"
+// (docs/protocol.md), so PostgreSQL's collapsing of identical payloads in one
+// transaction never swallows one. The slot is confirmed only after that
+// transaction committed: after a crash some messages are relayed twice.
+//
+// Plain C data only in this file (no C++ objects with destructors), so
+// PostgreSQL errors may unwind through it: an ERROR ends the worker (recorded
+// in ectowatch_relay_status.last_error) and the launcher starts it again.
+#include "relay.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlogutils.h"
+#include "commands/async.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "replication/decode.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "replication/logical.h"
+#include "replication/slot.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/varlena.h"
+}
+
+namespace ectowatch {
+
+namespace {
+
+// --- the launcher ---------------------------------------------------------------
+
+struct LaunchedWorker {
+  BackgroundWorkerHandle *handle;
+  TimestampTz next_start;
+};
+
+void start_worker(RelayShared *shared, int index, LaunchedWorker *launched) {
+  BackgroundWorker worker;
+  memset(&worker, 0, sizeof worker);
+  snprintf(worker.bgw_name, BGW_MAXLEN, "ectowatch relay for %s", shared->entries[index].database);
+  snprintf(worker.bgw_type, BGW_MAXLEN, "ectowatch relay");
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = BGW_NEVER_RESTART; // the launcher restarts it, with backoff
+  snprintf(worker.bgw_library_name, BGW_MAXLEN, "ectowatch");
+  snprintf(worker.bgw_function_name, BGW_MAXLEN, "ectowatch_relay_worker");
+  worker.bgw_main_arg = Int32GetDatum(index);
+  worker.bgw_notify_pid = MyProcPid;
+  if (!RegisterDynamicBackgroundWorker(&worker, &launched->handle)) {
+    launched->handle = nullptr;
+    ereport(WARNING,
+            (errmsg("ectowatch: cannot start the relay worker for database \"%s\"", shared->entries[index].database),
+             errhint("Raise max_worker_processes.")));
+  }
+}
+
+// One pass: the entries follow ectowatch.relay_databases; a worker that
+// stopped is started again when its backoff has passed.
+void reconcile(RelayShared *shared, LaunchedWorker *launched) {
+  char *copy = pstrdup(relay_databases ? relay_databases : "");
+  List *names = nullptr;
+  if (!SplitIdentifierString(copy, ',', &names)) {
+    ereport(LOG,
+            (errmsg("ectowatch: ectowatch.relay_databases is not a list of database names: \"%s\"", relay_databases)));
+    names = nullptr;
+  }
+  TimestampTz now = GetCurrentTimestamp();
+  for (int i = 0; i < kMaxRelayDatabases; ++i) {
+    const char *wanted = i < list_length(names) ? static_cast<const char *>(list_nth(names, i)) : "";
+    RelayEntry *entry = &shared->entries[i];
+    pid_t pid = 0;
+    BgwHandleStatus status = launched[i].handle ? GetBackgroundWorkerPid(launched[i].handle, &pid) : BGWH_STOPPED;
+    if (strcmp(entry->database, wanted) != 0) {
+      // The list changed: this slot of the list now names another database.
+      if (launched[i].handle)
+        TerminateBackgroundWorker(launched[i].handle);
+      launched[i] = LaunchedWorker{nullptr, 0};
+      SpinLockAcquire(&shared->mutex);
+      memset(entry, 0, sizeof *entry);
+      strlcpy(entry->database, wanted, NAMEDATALEN);
+      SpinLockRelease(&shared->mutex);
+      continue;
+    }
+    if (!wanted[0] || status == BGWH_STARTED || status == BGWH_NOT_YET_STARTED)
+      continue;
+    if (launched[i].handle) {
+      // It stopped: wait 1 s, 2 s, 4 s ... 60 s after consecutive failures.
+      launched[i].handle = nullptr;
+      SpinLockAcquire(&shared->mutex);
+      int failures = ++entry->failures;
+      entry->pid = 0;
+      SpinLockRelease(&shared->mutex);
+      long delay_ms = Min(60'000L, 1000L << Min(failures - 1, 6));
+      launched[i].next_start = TimestampTzPlusMilliseconds(now, delay_ms);
+    }
+    // A database that does not exist (yet) makes the worker fail at once;
+    // the backoff keeps that to one log line a minute.
+    if (now < launched[i].next_start)
+      continue;
+    start_worker(shared, i, &launched[i]);
+  }
+  list_free(names);
+  pfree(copy);
+}
+
+// --- a relay worker ---------------------------------------------------------------
+
+// What one round decoded: messages in commit order, kept until relayed.
+struct Batch {
+  MemoryContext context;
+  char **payloads;
+  XLogRecPtr *positions;
+  int count;
+  int capacity;
+  Size bytes;
+};
+Batch batch;
+
+void prepare_write(LogicalDecodingContext *context, XLogRecPtr, TransactionId, bool) { resetStringInfo(context->out); }
+
+// An output row of the plugin: a message, or the empty row ending a transaction.
+void collect_write(LogicalDecodingContext *context, XLogRecPtr position, TransactionId, bool) {
+  if (context->out->len == 0)
+    return;
+  MemoryContext old = MemoryContextSwitchTo(batch.context);
+  if (batch.count == batch.capacity) {
+    batch.capacity = batch.capacity ? batch.capacity * 2 : 256;
+    batch.payloads = static_cast<char **>(batch.payloads ? repalloc(batch.payloads, sizeof(char *) * batch.capacity)
+                                                         : palloc(sizeof(char *) * batch.capacity));
+    batch.positions =
+        static_cast<XLogRecPtr *>(batch.positions ? repalloc(batch.positions, sizeof(XLogRecPtr) * batch.capacity)
+                                                  : palloc(sizeof(XLogRecPtr) * batch.capacity));
+  }
+  batch.payloads[batch.count] = pnstrdup(context->out->data, context->out->len);
+  batch.positions[batch.count] = position;
+  ++batch.count;
+  batch.bytes += context->out->len;
+  MemoryContextSwitchTo(old);
+}
+
+// The label of a v1 message: the channel it is relayed on (labels need no escapes).
+bool label_of(const char *payload, char *label) {
+  const char *start = strstr(payload, "\"label\":\"");
+  if (!start)
+    return false;
+  start += strlen("\"label\":\"");
+  const char *end = strchr(start, '"');
+  if (!end || end == start || end - start >= NAMEDATALEN)
+    return false;
+  memcpy(label, start, end - start);
+  label[end - start] = '\0';
+  return true;
+}
+
+// Sends the batch with NOTIFY in one transaction; returns notifications sent.
+int relay_batch() {
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  pgstat_report_activity(STATE_RUNNING, "relaying ectowatch messages");
+  int sent = 0;
+  StringInfoData payload;
+  initStringInfo(&payload);
+  for (int i = 0; i < batch.count; ++i) {
+    const char *message = batch.payloads[i];
+    Size length = strlen(message);
+    char label[NAMEDATALEN];
+    if (length < 2 || message[length - 1] != '}' || !label_of(message, label)) {
+      ereport(LOG, (errmsg("ectowatch relay: skipped a message that is not a v1 message: %.100s", message)));
+      continue;
+    }
+    // The message with "lsn" added before its closing brace; the packer keeps
+    // room for it under the payload limit (message_packer.hpp).
+    resetStringInfo(&payload);
+    appendBinaryStringInfo(&payload, message, static_cast<int>(length - 1));
+    XLogRecPtr position = batch.positions[i];
+    appendStringInfo(&payload, ",\"lsn\":\"%X/%X\"}", static_cast<uint32>(position >> 32),
+                     static_cast<uint32>(position));
+    Async_Notify(label, payload.data);
+    ++sent;
+  }
+  CommitTransactionCommand();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+  return sent;
+}
+
+void reset_batch() {
+  MemoryContextReset(batch.context);
+  batch.payloads = nullptr;
+  batch.positions = nullptr;
+  batch.count = batch.capacity = 0;
+  batch.bytes = 0;
+}
+
+// Runs one SQL statement with a text argument in a transaction of its own.
+void run_sql(const char *statement, const char *argument) {
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  SPI_connect();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  Datum value = CStringGetTextDatum(argument);
+  Oid type = TEXTOID;
+  int result = SPI_execute_with_args(statement, 1, &type, &value, nullptr, false, 0);
+  if (result < 0)
+    elog(ERROR, "ectowatch relay: \"%s\" failed: %s", statement, SPI_result_code_string(result));
+  PopActiveSnapshot();
+  SPI_finish();
+  CommitTransactionCommand();
+}
+
+// Whether the slot exists but was invalidated (it kept more WAL than
+// max_slot_wal_keep_size allows): it can never be read again.
+bool slot_lost(const char *slot_name) {
+  bool lost = false;
+  LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+  ReplicationSlot *slot = SearchNamedReplicationSlot(slot_name, false);
+  if (slot) {
+    SpinLockAcquire(&slot->mutex);
+    lost = XLogRecPtrIsInvalid(slot->data.restart_lsn) && !XLogRecPtrIsInvalid(slot->data.invalidated_at);
+    SpinLockRelease(&slot->mutex);
+  }
+  LWLockRelease(ReplicationSlotControlLock);
+  return lost;
+}
+
+void ensure_slot(const char *slot_name) {
+  if (slot_lost(slot_name)) {
+    // Messages of the gap are gone: start again and tell every listener
+    // (the client turns this into a resync).
+    ereport(WARNING, (errmsg("ectowatch relay: replication slot \"%s\" was invalidated; creating it again", slot_name),
+                      errdetail("Messages written while the relay was too far behind are lost; listeners get a "
+                                "resync on channel ectowatch_resync."),
+                      errhint("Raise max_slot_wal_keep_size, or keep the relay worker running.")));
+    run_sql("SELECT pg_drop_replication_slot($1)", slot_name);
+    run_sql("SELECT pg_notify('ectowatch_resync', '{\"reason\":\"relay slot lost\",\"slot\":\"' || $1 || '\"}')",
+            slot_name);
+  }
+  if (SearchNamedReplicationSlot(slot_name, true))
+    return;
+  // Through SQL: it builds the initial snapshot (waiting for transactions
+  // that have an xid) exactly as pg_create_logical_replication_slot does.
+  run_sql("SELECT pg_create_logical_replication_slot($1, 'ectowatch')", slot_name);
+  ereport(LOG, (errmsg("ectowatch relay: created replication slot \"%s\"", slot_name)));
+}
+
+void record_confirmed(RelayEntry *entry, XLogRecPtr confirmed, int messages, int notifications) {
+  RelayShared *shared = relay_shared();
+  SpinLockAcquire(&shared->mutex);
+  entry->confirmed_lsn = confirmed;
+  entry->messages_relayed += static_cast<uint64>(messages);
+  entry->notifications_sent += static_cast<uint64>(notifications);
+  if (messages > 0)
+    ++entry->relay_transactions;
+  entry->failures = 0;
+  SpinLockRelease(&shared->mutex);
+}
+
+[[noreturn]] void relay_loop(RelayEntry *entry, const char *slot_name) {
+  ensure_slot(slot_name);
+  ReplicationSlotAcquire(slot_name, true);
+
+  batch.context = AllocSetContextCreate(TopMemoryContext, "ectowatch relay batch", ALLOCSET_DEFAULT_SIZES);
+  MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+  List *options = list_make1(makeDefElem(pstrdup("relay"), reinterpret_cast<Node *>(makeString(pstrdup("on"))), -1));
+  static XLogReaderRoutine reader_routine = {read_local_xlog_page, wal_segment_open, wal_segment_close};
+  LogicalDecodingContext *context =
+      CreateDecodingContext(InvalidXLogRecPtr, options, false, &reader_routine, prepare_write, collect_write, nullptr);
+  MemoryContextSwitchTo(old);
+  XLogBeginRead(context->reader, MyReplicationSlot->data.restart_lsn);
+  ResourceOwner owner = CurrentResourceOwner;
+
+  for (;;) {
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    }
+    // Decode what is flushed, in bounded rounds so a huge backlog is relayed
+    // (and confirmed) piece by piece.
+    XLogRecPtr flushed = GetFlushRecPtr(nullptr);
+    bool progressed = false;
+    while (context->reader->EndRecPtr < flushed && batch.bytes < 4 * 1024 * 1024) {
+      char *error = nullptr;
+      XLogRecord *record = XLogReadRecord(context->reader, &error);
+      if (error)
+        elog(ERROR, "ectowatch relay: cannot read WAL: %s", error);
+      if (record)
+        LogicalDecodingProcessRecord(context, context->reader);
+      // Decoding runs catalog lookups in transactions of its own.
+      CurrentResourceOwner = owner;
+      progressed = true;
+      CHECK_FOR_INTERRUPTS();
+    }
+    int messages = batch.count;
+    int notifications = messages > 0 ? relay_batch() : 0;
+    reset_batch();
+    if (progressed) {
+      // Everything decoded up to here has been relayed: confirm it.
+      LogicalConfirmReceivedLocation(context->reader->EndRecPtr);
+      ReplicationSlotMarkDirty();
+      record_confirmed(entry, context->reader->EndRecPtr, messages, notifications);
+    }
+    if (context->reader->EndRecPtr >= GetFlushRecPtr(nullptr)) {
+      // Writers set the latch after committing relayed messages; the timeout
+      // catches commits whose WAL was flushed later (synchronous_commit = off).
+      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+    }
+  }
+}
+
+} // namespace
+
+} // namespace ectowatch
+
+extern "C" {
+
+PGDLLEXPORT void ectowatch_relay_launcher(Datum);
+PGDLLEXPORT void ectowatch_relay_worker(Datum);
+
+void ectowatch_relay_launcher(Datum) {
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+  ectowatch::RelayShared *shared = ectowatch::relay_shared();
+  static ectowatch::LaunchedWorker launched[ectowatch::kMaxRelayDatabases];
+  for (;;) {
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    }
+    ectowatch::reconcile(shared, launched);
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+  }
+}
+
+void ectowatch_relay_worker(Datum argument) {
+  int index = DatumGetInt32(argument);
+  ectowatch::RelayShared *shared = ectowatch::relay_shared();
+  ectowatch::RelayEntry *entry = &shared->entries[index];
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+
+  char database[NAMEDATALEN];
+  SpinLockAcquire(&shared->mutex);
+  strlcpy(database, entry->database, NAMEDATALEN);
+  SpinLockRelease(&shared->mutex);
+  BackgroundWorkerInitializeConnection(database, nullptr, 0);
+  CurrentResourceOwner = ResourceOwnerCreate(nullptr, "ectowatch relay");
+
+  char slot_name[NAMEDATALEN];
+  snprintf(slot_name, NAMEDATALEN, "ectowatch_relay_%u", MyDatabaseId);
+  SpinLockAcquire(&shared->mutex);
+  entry->database_id = MyDatabaseId;
+  strlcpy(entry->slot_name, slot_name, NAMEDATALEN);
+  entry->pid = MyProcPid;
+  entry->latch = MyLatch;
+  SpinLockRelease(&shared->mutex);
+  ereport(LOG, (errmsg("ectowatch relay: relaying for database \"%s\" from slot \"%s\"", database, slot_name)));
+
+  PG_TRY();
+  { ectowatch::relay_loop(entry, slot_name); }
+  PG_CATCH();
+  {
+    // Keep the reason for ectowatch_relay_status, then end the worker (the
+    // ERROR becomes FATAL here); the launcher starts it again.
+    MemoryContextSwitchTo(TopMemoryContext);
+    ErrorData *error = CopyErrorData();
+    TimestampTz now = GetCurrentTimestamp();
+    SpinLockAcquire(&shared->mutex);
+    strlcpy(entry->last_error, error->message ? error->message : "unknown error", sizeof entry->last_error);
+    entry->last_error_at = now;
+    entry->latch = nullptr;
+    SpinLockRelease(&shared->mutex);
+    PG_RE_THROW();
+  }
+  PG_END_TRY();
+}
+}

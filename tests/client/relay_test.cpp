@@ -1,0 +1,206 @@
+// Relayed delivery against the real server started by scripts/test, which
+// preloads ectowatch and lists the test database in ectowatch.relay_databases:
+// the trigger writes WAL messages, the relay worker sends them with NOTIFY,
+// and an ordinary client receives them in commit order, after commit only,
+// also across a restart of the worker.
+#define BOOST_TEST_MODULE relay
+#include <boost/test/unit_test.hpp>
+
+#include "test_database.hpp"
+
+#include <ectowatch/ectowatch.hpp>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+using namespace ectowatch;
+using namespace std::chrono_literals;
+using test::eventually;
+using test::sql;
+using test::sql_value;
+
+namespace {
+
+// Row ids, in arrival order, with their messages' positions.
+struct Arrivals {
+  std::mutex mutex;
+  std::vector<int> ids;
+  std::vector<std::uint64_t> positions; // one per row
+  std::vector<Resync> resyncs;
+
+  EventCallback callback() {
+    return [this](const Event &event) {
+      std::lock_guard lock(mutex);
+      ids.push_back(event.row().get<int>("id"));
+      positions.push_back(event.message().lsn);
+    };
+  }
+  std::set<int> distinct() {
+    std::lock_guard lock(mutex);
+    return {ids.begin(), ids.end()};
+  }
+};
+
+struct RelayTable {
+  std::string name = test::unique_name("relayed");
+  std::string label;
+  explicit RelayTable(const std::string &delivery = "relay") {
+    sql("CREATE TABLE " + name + " (id int PRIMARY KEY, writer int)");
+    label = sql_value("SELECT ectowatch_watch('" + name + "', 'inserted', delivery => '" + delivery + "')");
+  }
+  ~RelayTable() {
+    try {
+      sql("DROP TABLE IF EXISTS " + name + " CASCADE");
+    } catch (...) {
+    }
+  }
+  void insert(int id, int writer = 0) {
+    sql("INSERT INTO " + name + " VALUES (" + std::to_string(id) + ", " + std::to_string(writer) + ")");
+  }
+};
+
+std::string worker_pid() {
+  return sql_value("SELECT coalesce(pid::text, '') FROM ectowatch_relay_status WHERE database = current_database()");
+}
+
+// The worker is up before the first test (the launcher starts it soon after
+// the database appears in ectowatch.relay_databases).
+struct WorkerRunning {
+  WorkerRunning() {
+    BOOST_REQUIRE_MESSAGE(eventually([] { return !worker_pid().empty(); }, {}, 60s),
+                          "no relay worker for the test database (ectowatch_relay_status)");
+  }
+};
+BOOST_TEST_GLOBAL_FIXTURE(WorkerRunning);
+
+std::set<int> range(int from, int to) {
+  std::set<int> ids;
+  for (int id = from; id <= to; ++id)
+    ids.insert(id);
+  return ids;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(relayed_rows_arrive_after_commit_only_with_their_position) {
+  RelayTable table;
+  Client client(test::conninfo());
+  Arrivals arrivals;
+  auto subscription = client.subscribe(table.label, arrivals.callback());
+  client.start();
+  sql("INSERT INTO " + table.name + " VALUES (1, 0), (2, 0)");
+  table.insert(3);
+  sql("BEGIN; INSERT INTO " + table.name + " VALUES (100, 0); ROLLBACK");
+  sql("BEGIN; SAVEPOINT s; INSERT INTO " + table.name + " VALUES (101, 0); ROLLBACK TO SAVEPOINT s; INSERT INTO " +
+      table.name + " VALUES (4, 0); COMMIT");
+  BOOST_REQUIRE(eventually([&] { return arrivals.distinct().size() == 4; }));
+  std::this_thread::sleep_for(200ms); // a rolled-back row would arrive now
+  client.stop();
+  BOOST_TEST(arrivals.distinct() == range(1, 4));
+  std::lock_guard lock(arrivals.mutex);
+  BOOST_TEST(arrivals.ids.size() == 4u);
+  for (std::uint64_t position : arrivals.positions)
+    BOOST_TEST(position > 0u); // relayed: the message says where it was written
+}
+
+BOOST_AUTO_TEST_CASE(messages_of_concurrent_writers_arrive_in_commit_order) {
+  RelayTable table;
+  Client client(test::conninfo());
+  Arrivals arrivals;
+  auto subscription = client.subscribe(table.label, arrivals.callback());
+  client.start();
+  constexpr int kPerWriter = 300;
+  std::vector<std::thread> writers;
+  for (int writer = 0; writer < 2; ++writer)
+    writers.emplace_back([&, writer] {
+      for (int i = 0; i < kPerWriter; ++i)
+        table.insert(writer * kPerWriter + i, writer);
+    });
+  for (auto &writer : writers)
+    writer.join();
+  BOOST_REQUIRE(eventually([&] { return arrivals.distinct().size() == 2u * kPerWriter; }));
+  client.stop();
+  std::lock_guard lock(arrivals.mutex);
+  // Each writer's rows come in the order it committed them, and their
+  // positions grow. (Between writers, positions need not: a message is
+  // written before its commit, and the other writer may commit in between.)
+  std::map<int, int> last_id{{0, -1}, {1, kPerWriter - 1}};
+  std::map<int, std::uint64_t> last_position{{0, 0}, {1, 0}};
+  bool in_order = true;
+  for (std::size_t i = 0; i < arrivals.ids.size(); ++i) {
+    int writer = arrivals.ids[i] / kPerWriter;
+    in_order = in_order && arrivals.ids[i] > last_id[writer] && arrivals.positions[i] > last_position[writer];
+    last_id[writer] = arrivals.ids[i];
+    last_position[writer] = arrivals.positions[i];
+  }
+  BOOST_TEST(in_order);
+}
+
+BOOST_AUTO_TEST_CASE(a_terminated_worker_is_restarted_and_nothing_committed_is_lost) {
+  RelayTable table;
+  Client client(test::conninfo());
+  Arrivals arrivals;
+  auto subscription = client.subscribe(table.label, arrivals.callback());
+  client.start();
+  std::atomic<bool> writing{true};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int id = 1; writing; ++id) {
+      table.insert(id);
+      written = id;
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  std::this_thread::sleep_for(300ms);
+  std::string before = worker_pid();
+  sql("SELECT pg_terminate_backend(" + before + ")");
+  // The launcher starts it again after a second; meanwhile messages wait in the WAL.
+  BOOST_REQUIRE(eventually(
+      [&] {
+        std::string now = worker_pid();
+        return !now.empty() && now != before;
+      },
+      {}, 30s));
+  std::this_thread::sleep_for(300ms);
+  writing = false;
+  writer.join();
+  BOOST_REQUIRE(eventually([&] { return arrivals.distinct() == range(1, written); }, {}, 30s));
+  client.stop();
+  std::lock_guard lock(arrivals.mutex);
+  BOOST_TEST_MESSAGE(written << " rows committed, " << arrivals.ids.size() - static_cast<std::size_t>(written.load())
+                             << " relayed twice");
+}
+
+BOOST_AUTO_TEST_CASE(ectowatch_relay_on_relays_notify_watchers_too) {
+  RelayTable table("notify");
+  Client client(test::conninfo());
+  Arrivals arrivals;
+  auto subscription = client.subscribe(table.label, arrivals.callback());
+  client.start();
+  table.insert(1); // direct NOTIFY: no position
+  BOOST_REQUIRE(eventually([&] { return arrivals.distinct().size() == 1; }));
+  sql("ALTER SYSTEM SET ectowatch.relay = on");
+  sql("SELECT pg_reload_conf()");
+  BOOST_REQUIRE(eventually([] { return sql_value("SHOW ectowatch.relay") == "on"; }));
+  table.insert(2); // relayed
+  BOOST_REQUIRE(eventually([&] { return arrivals.distinct().size() == 2; }));
+  sql("ALTER SYSTEM RESET ectowatch.relay");
+  sql("SELECT pg_reload_conf()");
+  BOOST_REQUIRE(eventually([] { return sql_value("SHOW ectowatch.relay") == "off"; }));
+  client.stop();
+  std::lock_guard lock(arrivals.mutex);
+  BOOST_TEST(arrivals.positions.at(0) == 0u);
+  BOOST_TEST(arrivals.positions.at(1) > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(the_status_view_reports_the_worker) {
+  RelayTable table;
+  table.insert(1);
+  BOOST_REQUIRE(eventually([] {
+    return sql_value("SELECT messages_relayed > 0 AND bytes_behind IS NOT NULL AND slot_name LIKE 'ectowatch_relay_%' "
+                     "FROM ectowatch_relay_status WHERE database = current_database()") == "t";
+  }));
+}

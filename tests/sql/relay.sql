@@ -1,0 +1,29 @@
+-- Relayed delivery where it cannot run, and the plugin's relay option. The
+-- cluster of scripts/test preloads ectowatch and relays only the client
+-- tests' database (tests/client/relay_test.cpp checks the relay itself).
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS ectowatch;
+RESET client_min_messages;
+
+CREATE TABLE relay_items (id int PRIMARY KEY);
+-- This database has no relay worker: a relay watcher is refused, with what to do.
+SELECT ectowatch_relay_unavailable();
+SELECT ectowatch_watch('relay_items', 'inserted', delivery => 'relay');
+SELECT count(*) FROM ectowatch_watchers WHERE table_name = 'relay_items'::regclass;
+
+-- The status view: one row per relayed database (not this one).
+SELECT count(*) FROM ectowatch_relay_status WHERE database = current_database();
+SELECT column_name FROM information_schema.columns
+ WHERE table_name = 'ectowatch_relay_status' ORDER BY ordinal_position;
+
+-- A slot streams relayed messages (prefix ectowatch_relay) only with option
+-- relay 'on', and then only those: durable consumers never see them.
+SELECT 'created' FROM pg_create_logical_replication_slot('ectowatch_relay_test', 'ectowatch');
+SELECT 'sent' FROM pg_logical_emit_message(true, 'ectowatch_relay', '{"v":1,"relayed":true}');
+SELECT 'sent' FROM pg_logical_emit_message(true, 'ectowatch', '{"v":1,"durable":true}');
+SELECT data FROM pg_logical_slot_peek_changes('ectowatch_relay_test', NULL, NULL) WHERE data <> '';
+SELECT data FROM pg_logical_slot_peek_changes('ectowatch_relay_test', NULL, NULL, 'relay', 'on') WHERE data <> '';
+SELECT data FROM pg_logical_slot_peek_changes('ectowatch_relay_test', NULL, NULL, 'relay', 'maybe');
+SELECT data FROM pg_logical_slot_peek_changes('ectowatch_relay_test', NULL, NULL, 'colour', 'blue');
+SELECT pg_drop_replication_slot('ectowatch_relay_test');
+DROP TABLE relay_items;
