@@ -13,8 +13,11 @@
 //
 // Plain C data only in this file (no C++ objects with destructors), so
 // PostgreSQL errors may unwind through it: an ERROR ends the worker (recorded
-// in ectowatch_relay_status.last_error) and the launcher starts it again.
+// in ectowatch_relay_status.last_error) and the launcher starts it again. The
+// one exception, repack_batch(), keeps its C++ objects behind the boundary.
+#include "boundary.hpp"
 #include "relay.hpp"
+#include "relay_packer.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -155,49 +158,53 @@ void collect_write(LogicalDecodingContext *context, XLogRecPtr position, Transac
   MemoryContextSwitchTo(old);
 }
 
-// The label of a v1 message: the channel it is relayed on (labels need no escapes).
-bool label_of(const char *payload, char *label) {
-  const char *start = strstr(payload, "\"label\":\"");
-  if (!start)
-    return false;
-  start += strlen("\"label\":\"");
-  const char *end = strchr(start, '"');
-  if (!end || end == start || end - start >= NAMEDATALEN)
-    return false;
-  memcpy(label, start, end - start);
-  label[end - start] = '\0';
-  return true;
+// The notifications of one round, in plain memory of the batch context.
+struct Outgoing {
+  int count;
+  char **channels;
+  char **payloads;
+};
+
+// Repacks the batch (relay_packer.hpp). The C++ objects live only inside this
+// function, behind the boundary; what leaves it is palloc'd.
+Outgoing repack_batch() {
+  Outgoing out{0, nullptr, nullptr};
+  guarded_callback([&] {
+    std::vector<RelayedMessage> messages;
+    messages.reserve(static_cast<std::size_t>(batch.count));
+    for (int i = 0; i < batch.count; ++i)
+      messages.push_back({batch.payloads[i], batch.positions[i]});
+    std::vector<std::string_view> skipped;
+    std::vector<Notification> notifications = repack_for_relay(messages, &skipped);
+    call_postgres([&] {
+      MemoryContext old = MemoryContextSwitchTo(batch.context);
+      out.channels = static_cast<char **>(palloc(sizeof(char *) * (notifications.size() + 1)));
+      out.payloads = static_cast<char **>(palloc(sizeof(char *) * (notifications.size() + 1)));
+      for (const Notification &notification : notifications) {
+        out.channels[out.count] = pnstrdup(notification.channel.data(), notification.channel.size());
+        out.payloads[out.count] = pnstrdup(notification.payload.data(), notification.payload.size());
+        ++out.count;
+      }
+      MemoryContextSwitchTo(old);
+      for (std::string_view message : skipped)
+        ereport(LOG, (errmsg("ectowatch relay: skipped a message that is not a v1 message: %.*s",
+                             static_cast<int>(std::min<std::size_t>(message.size(), 100)), message.data())));
+    });
+  });
+  return out;
 }
 
 // Sends the batch with NOTIFY in one transaction; returns notifications sent.
 int relay_batch() {
+  Outgoing out = repack_batch();
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   pgstat_report_activity(STATE_RUNNING, "relaying ectowatch messages");
-  int sent = 0;
-  StringInfoData payload;
-  initStringInfo(&payload);
-  for (int i = 0; i < batch.count; ++i) {
-    const char *message = batch.payloads[i];
-    Size length = strlen(message);
-    char label[NAMEDATALEN];
-    if (length < 2 || message[length - 1] != '}' || !label_of(message, label)) {
-      ereport(LOG, (errmsg("ectowatch relay: skipped a message that is not a v1 message: %.100s", message)));
-      continue;
-    }
-    // The message with "lsn" added before its closing brace; the packer keeps
-    // room for it under the payload limit (message_packer.hpp).
-    resetStringInfo(&payload);
-    appendBinaryStringInfo(&payload, message, static_cast<int>(length - 1));
-    XLogRecPtr position = batch.positions[i];
-    appendStringInfo(&payload, ",\"lsn\":\"%X/%X\"}", static_cast<uint32>(position >> 32),
-                     static_cast<uint32>(position));
-    Async_Notify(label, payload.data);
-    ++sent;
-  }
+  for (int i = 0; i < out.count; ++i)
+    Async_Notify(out.channels[i], out.payloads[i]);
   CommitTransactionCommand();
   pgstat_report_activity(STATE_IDLE, nullptr);
-  return sent;
+  return out.count;
 }
 
 void reset_batch() {

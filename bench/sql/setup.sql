@@ -16,7 +16,7 @@ DO $$
 DECLARE
   variant text;
 BEGIN
-  FOREACH variant IN ARRAY ARRAY['none', 'plpgsql', 'ectowatch', 'cnotify', 'cnoop', 'durable'] LOOP
+  FOREACH variant IN ARRAY ARRAY['none', 'plpgsql', 'ectowatch', 'cnotify', 'cnoop', 'durable', 'relay'] LOOP
     EXECUTE format('DROP TABLE IF EXISTS %I', 'bench_' || variant);
     EXECUTE format('CREATE TABLE %I (id bigserial PRIMARY KEY, v int NOT NULL DEFAULT 0)', 'bench_' || variant);
     EXECUTE format('INSERT INTO %I (v) SELECT 0 FROM generate_series(1, 10000)', 'bench_' || variant);
@@ -34,7 +34,11 @@ SELECT ectowatch_watch('bench_durable', 'inserted', delivery => 'durable');
 SELECT ectowatch_watch('bench_durable', 'updated', delivery => 'durable');
 SELECT ectowatch_watch('bench_durable', 'deleted', delivery => 'durable');
 
--- The latency probe's table.
+-- (g) bench_relay and bench_relay_latency get relayed watchers in section 5 of
+-- bench/run, which starts the relay worker first.
+DROP TABLE IF EXISTS bench_relay_latency;
+CREATE TABLE bench_relay_latency (id bigint PRIMARY KEY);
+
 DROP TABLE IF EXISTS bench_latency;
 CREATE TABLE bench_latency (id bigint PRIMARY KEY);
 SELECT ectowatch_watch('bench_latency', 'inserted');

@@ -1,8 +1,10 @@
 // Commit-to-callback latency through the ectowatch client:
-//   latency LABEL TABLE RATE SECONDS
+//   latency LABEL TABLE RATE SECONDS [sync]
 // A writer connection inserts one row per transaction at RATE per second; the
 // time from the INSERT's return (it commits) to the subscriber's callback is
-// recorded per row. Prints "p50_us p99_us rows".
+// recorded per row. Prints "p50_us p99_us rows". The writer commits with
+// synchronous_commit = off unless `sync` is given (the relay reads only
+// flushed WAL, so relayed latency is measured with durable commits).
 #include <ectowatch/ectowatch.hpp>
 
 #include <libpq-fe.h>
@@ -18,8 +20,8 @@
 using Clock = std::chrono::steady_clock;
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    std::cerr << "usage: latency LABEL TABLE RATE SECONDS\n";
+  if (argc != 5 && argc != 6) {
+    std::cerr << "usage: latency LABEL TABLE RATE SECONDS [sync]\n";
     return 2;
   }
   std::string label = argv[1], table = argv[2];
@@ -37,7 +39,8 @@ int main(int argc, char **argv) {
 
   PGconn *writer = PQconnectdb("");
   PQclear(PQexec(writer, ("TRUNCATE " + table).c_str()));
-  PQclear(PQexec(writer, "SET synchronous_commit = off"));
+  if (argc == 5)
+    PQclear(PQexec(writer, "SET synchronous_commit = off"));
   long total = static_cast<long>(rate) * seconds;
   auto start = Clock::now();
   for (long id = 1; id <= total; ++id) {

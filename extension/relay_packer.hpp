@@ -1,0 +1,36 @@
+// Where relayed messages are repacked: the messages one relay round decoded
+// (in commit order) become the notifications the relay worker sends. Plain
+// C++, independent of PostgreSQL, so it can be unit-tested on its own.
+//
+// Adjacent messages with the same prefix (same label, op, table and key) are
+// merged into one while the result fits (message_packer.hpp's limit), their
+// flags combined; a message never moves past another, so listeners keep
+// commit order on every channel and across channels. Each notification gets
+// `,"lsn":"X/Y"` before its closing brace: the position of its last source
+// message, unique within the relay transaction, so PostgreSQL never collapses
+// two of them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ectowatch {
+
+struct RelayedMessage {
+  std::string_view payload; // a v1 message as the trigger wrote it
+  std::uint64_t lsn;        // where it was written
+};
+
+struct Notification {
+  std::string channel; // the label
+  std::string payload;
+};
+
+// Messages that are not v1 messages of ours (no label, not a JSON object) are
+// passed to `skipped` and left out.
+std::vector<Notification> repack_for_relay(const std::vector<RelayedMessage> &messages,
+                                           std::vector<std::string_view> *skipped = nullptr);
+
+} // namespace ectowatch
