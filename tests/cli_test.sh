@@ -5,20 +5,10 @@
 set -uo pipefail
 
 cli="$1"
-passed=0
-failed=0
 work="$(mktemp -d)"
 trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null' EXIT
 
-check() { # check NAME EXPECTED ACTUAL
-  if [ "$2" == "$3" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL $1"$'\n'"  expected: $2"$'\n'"  actual:   $3"
-  fi
-}
-sql() { psql -X -q -At -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "$1"; }
+source "$(dirname "$0")/lib/check.sh"
 
 sql "DROP TABLE IF EXISTS cli_users, cli_members CASCADE"
 sql "CREATE TABLE cli_users (id int PRIMARY KEY, email text, name text)"

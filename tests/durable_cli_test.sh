@@ -8,20 +8,10 @@
 set -uo pipefail
 
 cli="$1"
-passed=0
-failed=0
 work="$(mktemp -d)"
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 
-check() { # check NAME EXPECTED ACTUAL
-  if [ "$2" == "$3" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL $1"$'\n'"  expected: $2"$'\n'"  actual:   $3"
-  fi
-}
-sql() { psql -X -q -At -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "$1"; }
+source "$(dirname "$0")/lib/check.sh"
 ids_in() { grep -ho '"row":{"id":[0-9]*' "$@" | grep -o '[0-9]*$' | sort -n; }
 # insert_each FROM TO: one transaction per row, from one psql session per 100
 # rows; rows whose session loses the server are simply not committed.

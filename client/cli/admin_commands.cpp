@@ -19,11 +19,14 @@ void print_error(const std::exception &error) {
   }
 }
 
-int watch(const WatchArguments &arguments) {
+namespace {
+
+// Runs `command` on a client of `dsn`: errors are printed, usage errors exit 2,
+// others 1.
+template <typename Command> int with_client(const std::string &dsn, Command &&command) {
   try {
-    Client client(arguments.dsn);
-    std::cout << client.watch(arguments.table, parse_op(arguments.op), arguments.options) << std::endl;
-    return kExitOk;
+    Client client(dsn);
+    return command(client);
   } catch (const UsageError &error) {
     print_error(error);
     return kExitUsage;
@@ -33,19 +36,24 @@ int watch(const WatchArguments &arguments) {
   }
 }
 
+} // namespace
+
+int watch(const WatchArguments &arguments) {
+  return with_client(arguments.dsn, [&](Client &client) {
+    std::cout << client.watch(arguments.table, parse_op(arguments.op), arguments.options) << std::endl;
+    return kExitOk;
+  });
+}
+
 int unwatch(const std::string &dsn, const std::string &label) {
-  try {
-    Client client(dsn);
+  return with_client(dsn, [&](Client &client) {
     if (client.unwatch(label)) {
       std::cout << "removed " << label << std::endl;
       return kExitOk;
     }
     std::cerr << "ectowatch: no watcher is labelled \"" << label << "\" (ectowatch watchers lists them)\n";
     return kExitError;
-  } catch (const std::exception &error) {
-    print_error(error);
-    return kExitError;
-  }
+  });
 }
 
 namespace {
@@ -80,8 +88,7 @@ void print_table(const std::vector<std::vector<std::string>> &lines) {
 } // namespace
 
 int watchers(const std::string &dsn) {
-  try {
-    Client client(dsn);
+  return with_client(dsn, [&](Client &client) {
     std::vector<std::vector<std::string>> lines = {
         {"label", "table", "op", "key", "extra", "trigger columns", "condition", "replicated", "delivery"}};
     for (const WatcherInfo &watcher : client.watchers())
@@ -92,15 +99,11 @@ int watchers(const std::string &dsn) {
     if (lines.size() == 1)
       std::cout << "(no watchers: create one with ectowatch watch TABLE OP)\n";
     return kExitOk;
-  } catch (const std::exception &error) {
-    print_error(error);
-    return kExitError;
-  }
+  });
 }
 
 int slots(const std::string &dsn) {
-  try {
-    Client client(dsn);
+  return with_client(dsn, [&](Client &client) {
     std::vector<std::vector<std::string>> lines = {{"slot", "active", "confirmed lsn", "wal status", "wal kept"}};
     for (const SlotInfo &slot : client.slots())
       lines.push_back({slot.name, slot.active ? "yes" : "no", slot.confirmed_lsn, slot.wal_status,
@@ -109,28 +112,18 @@ int slots(const std::string &dsn) {
     if (lines.size() == 1)
       std::cout << "(no slots: ectowatch listen --slot NAME creates one)\n";
     return kExitOk;
-  } catch (const std::exception &error) {
-    print_error(error);
-    return kExitError;
-  }
+  });
 }
 
 int drop_slot(const std::string &dsn, const std::string &name) {
-  try {
-    Client client(dsn);
+  return with_client(dsn, [&](Client &client) {
     if (client.drop_slot(name)) {
       std::cout << "dropped " << name << std::endl;
       return kExitOk;
     }
     std::cerr << "ectowatch: no ectowatch slot is named \"" << name << "\" (ectowatch slots lists them)\n";
     return kExitError;
-  } catch (const UsageError &error) {
-    print_error(error);
-    return kExitUsage;
-  } catch (const std::exception &error) {
-    print_error(error);
-    return kExitError;
-  }
+  });
 }
 
 } // namespace ectowatch::cli

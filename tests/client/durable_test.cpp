@@ -98,13 +98,6 @@ ClientOptions fast_options() {
   return options;
 }
 
-std::set<int> range(int from, int to) {
-  std::set<int> ids;
-  for (int id = from; id <= to; ++id)
-    ids.insert(id);
-  return ids;
-}
-
 } // namespace
 
 BOOST_AUTO_TEST_CASE(events_committed_while_the_client_was_down_arrive_once_it_runs) {
@@ -138,7 +131,7 @@ BOOST_AUTO_TEST_CASE(events_committed_while_the_client_was_down_arrive_once_it_r
   BOOST_REQUIRE(eventually([&] { return seen.distinct() == 4; }));
   std::this_thread::sleep_for(200ms); // anything more would arrive now
   client.stop();
-  BOOST_TEST(seen.ids() == range(4, 7));
+  BOOST_TEST(seen.ids() == test::ids(4, 7));
   BOOST_TEST(seen.total() == 4u); // the first client stopped between transactions: nothing repeated
   BOOST_TEST(seen.resyncs.empty());
   BOOST_TEST(seen.errors.empty());
@@ -162,7 +155,7 @@ BOOST_AUTO_TEST_CASE(process_after_stop_finishes_the_transaction_and_nothing_aft
     });
     BOOST_REQUIRE(
         eventually([&] { return seen.distinct() > 0 && !client.inside_transaction(); }, [&] { client.process(); }));
-    BOOST_TEST(seen.ids() == range(1, 3000)); // the whole transaction, not the next one
+    BOOST_TEST(seen.ids() == test::ids(1, 3000)); // the whole transaction, not the next one
   }
 
   Client next(test::conninfo(), Durable{table.slot}, fast_options());
@@ -172,7 +165,7 @@ BOOST_AUTO_TEST_CASE(process_after_stop_finishes_the_transaction_and_nothing_aft
   BOOST_REQUIRE(eventually([&] { return later.distinct() == 1; }));
   std::this_thread::sleep_for(200ms);
   next.stop();
-  BOOST_TEST(later.ids() == range(3001, 3001));
+  BOOST_TEST(later.ids() == test::ids(3001, 3001));
   BOOST_TEST(later.total() == 1u);
 }
 

@@ -10,6 +10,8 @@
 
 #include <ectowatch/ectowatch.hpp>
 
+#include <libpq-fe.h>
+
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -76,13 +78,6 @@ struct WorkerRunning {
 };
 BOOST_TEST_GLOBAL_FIXTURE(WorkerRunning);
 
-std::set<int> range(int from, int to) {
-  std::set<int> ids;
-  for (int id = from; id <= to; ++id)
-    ids.insert(id);
-  return ids;
-}
-
 } // namespace
 
 BOOST_AUTO_TEST_CASE(relayed_rows_arrive_after_commit_only_with_their_position) {
@@ -99,7 +94,7 @@ BOOST_AUTO_TEST_CASE(relayed_rows_arrive_after_commit_only_with_their_position) 
   BOOST_REQUIRE(eventually([&] { return arrivals.distinct().size() == 4; }));
   std::this_thread::sleep_for(200ms); // a rolled-back row would arrive now
   client.stop();
-  BOOST_TEST(arrivals.distinct() == range(1, 4));
+  BOOST_TEST(arrivals.distinct() == test::ids(1, 4));
   std::lock_guard lock(arrivals.mutex);
   BOOST_TEST(arrivals.ids.size() == 4u);
   for (std::uint64_t position : arrivals.positions)
@@ -167,7 +162,7 @@ BOOST_AUTO_TEST_CASE(a_terminated_worker_is_restarted_and_nothing_committed_is_l
   std::this_thread::sleep_for(300ms);
   writing = false;
   writer.join();
-  BOOST_REQUIRE(eventually([&] { return arrivals.distinct() == range(1, written); }, {}, 30s));
+  BOOST_REQUIRE(eventually([&] { return arrivals.distinct() == test::ids(1, written); }, {}, 30s));
   client.stop();
   std::lock_guard lock(arrivals.mutex);
   BOOST_TEST_MESSAGE(written << " rows committed, " << arrivals.ids.size() - static_cast<std::size_t>(written.load())
@@ -194,6 +189,72 @@ BOOST_AUTO_TEST_CASE(ectowatch_relay_on_relays_notify_watchers_too) {
   std::lock_guard lock(arrivals.mutex);
   BOOST_TEST(arrivals.positions.at(0) == 0u);
   BOOST_TEST(arrivals.positions.at(1) > 0u);
+}
+
+namespace {
+
+// A session of its own on `database` that keeps the server's notices.
+struct Session {
+  PGconn *conn;
+  std::vector<std::string> notices;
+  explicit Session(const std::string &database) : conn(PQconnectdb(("dbname=" + database).c_str())) {
+    BOOST_REQUIRE(PQstatus(conn) == CONNECTION_OK);
+    PQsetNoticeProcessor(
+        conn, [](void *self, const char *text) { static_cast<Session *>(self)->notices.emplace_back(text); }, this);
+  }
+  ~Session() { PQfinish(conn); }
+  void run(const std::string &statement) {
+    PGresult *result = PQexec(conn, statement.c_str());
+    auto status = PQresultStatus(result);
+    std::string error = PQresultErrorMessage(result);
+    PQclear(result);
+    BOOST_REQUIRE_MESSAGE(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK, statement + ": " + error);
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(where_the_relay_cannot_run_notify_goes_out_directly_with_one_warning) {
+  // A database without a relay worker, while ectowatch.relay = on.
+  std::string database = test::unique_name("unrelayed");
+  sql("CREATE DATABASE " + database);
+  struct DropDatabase {
+    std::string name;
+    ~DropDatabase() {
+      try {
+        sql("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+      } catch (...) {
+      }
+    }
+  } drop{database};
+  {
+    Session setup(database);
+    setup.run("SET client_min_messages = warning; CREATE EXTENSION ectowatch");
+    setup.run("CREATE TABLE items (id int PRIMARY KEY)");
+    setup.run("SELECT ectowatch_watch('items', 'inserted')");
+  }
+  sql("ALTER SYSTEM SET ectowatch.relay = on");
+  sql("SELECT pg_reload_conf()");
+  BOOST_REQUIRE(eventually([] { return sql_value("SHOW ectowatch.relay") == "on"; }));
+
+  Client client("dbname=" + database);
+  Arrivals arrivals;
+  auto subscription = client.subscribe("items_inserted", arrivals.callback());
+  client.start();
+  Session writer(database);
+  writer.run("INSERT INTO items VALUES (1)");
+  writer.run("INSERT INTO items VALUES (2)");
+  BOOST_REQUIRE(eventually([&] { return arrivals.distinct().size() == 2; }));
+  client.stop();
+  sql("ALTER SYSTEM RESET ectowatch.relay");
+  sql("SELECT pg_reload_conf()");
+  BOOST_REQUIRE(eventually([] { return sql_value("SHOW ectowatch.relay") == "off"; }));
+
+  BOOST_REQUIRE_EQUAL(writer.notices.size(), 1u); // once per session
+  BOOST_TEST(writer.notices[0].find("not in ectowatch.relay_databases") != std::string::npos);
+  std::lock_guard lock(arrivals.mutex);
+  BOOST_TEST(arrivals.positions.at(0) == 0u); // sent directly, not relayed
+  BOOST_TEST(arrivals.positions.at(1) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(the_status_view_reports_the_worker) {

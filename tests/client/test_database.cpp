@@ -45,6 +45,13 @@ std::string unique_name(const std::string &stem) {
   return stem + "_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
 }
 
+std::set<int> ids(int from, int to) {
+  std::set<int> result;
+  for (int id = from; id <= to; ++id)
+    result.insert(id);
+  return result;
+}
+
 bool eventually(const std::function<bool()> &done, const std::function<void()> &step,
                 std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;

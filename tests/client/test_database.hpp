@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <set>
 #include <string>
 
 namespace ectowatch::test {
@@ -18,6 +19,9 @@ std::string sql_value(const std::string &statement);
 
 // A table name unique to this test run.
 std::string unique_name(const std::string &stem);
+
+// The ids from..to, for comparing with what arrived.
+std::set<int> ids(int from, int to);
 
 // Waits until `done` holds, calling `step` (e.g. client.process()) meanwhile.
 // Returns false after `timeout`.
