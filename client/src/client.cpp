@@ -735,12 +735,12 @@ Client::Client(const std::string &conninfo, Durable durable, ClientOptions optio
 Client::~Client() {
   stop();
   std::lock_guard lock(impl_->connection_mutex);
-  if (impl_->stream && impl_->stream->streaming()) {
-    try {
-      impl_->send_status_locked(/*force=*/true, false); // what the callbacks finished is not sent again
-    } catch (const Error &) {
-      // Unconfirmed events are delivered again next time: at-least-once.
-    }
+  if (impl_->stream) {
+    // What the callbacks finished is confirmed, and the server has taken it
+    // in before the next consumer of the slot starts (otherwise it is simply
+    // delivered again: at-least-once).
+    std::uint64_t confirmed = impl_->dispatched_lsn;
+    impl_->stream->finish(std::max(impl_->received_lsn, confirmed), confirmed, std::chrono::seconds(2));
   }
   impl_->stream.reset();
   impl_->admin.reset();

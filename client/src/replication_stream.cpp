@@ -3,6 +3,7 @@
 #include "ectowatch/errors.hpp"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <cstdio>
 #include <memory>
@@ -203,6 +204,44 @@ void ReplicationStream::send_status(std::uint64_t received, std::uint64_t confir
   pg_conn *conn = connection_.raw();
   if (PQputCopyData(conn, message, sizeof message) != 1 || PQflush(conn) != 0)
     connection_.throw_connection_error("connection lost");
+}
+
+void ReplicationStream::finish(std::uint64_t received, std::uint64_t confirmed, std::chrono::milliseconds timeout) {
+  if (!streaming_)
+    return;
+  streaming_ = false;
+  pg_conn *conn = connection_.raw();
+  try {
+    send_status(received, confirmed, false);
+  } catch (const ConnectionError &) {
+    return;
+  }
+  if (PQputCopyEnd(conn, nullptr) != 1 || PQflush(conn) != 0)
+    return;
+  // Drain what the server still sends (not confirmed: it comes again next
+  // time) until it ends the COPY, then collect the command's result.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    char *raw = nullptr;
+    int length = PQgetCopyData(conn, &raw, /*async=*/1);
+    if (raw)
+      PQfreemem(raw);
+    if (length == -1)
+      break;
+    if (length == -2)
+      return;
+    if (length == 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0)
+        return;
+      pollfd fd{PQsocket(conn), POLLIN, 0};
+      ::poll(&fd, 1, static_cast<int>(left.count()));
+      if (!PQconsumeInput(conn))
+        return;
+    }
+  }
+  while (PGresult *result = PQgetResult(conn))
+    PQclear(result);
 }
 
 } // namespace ectowatch::detail

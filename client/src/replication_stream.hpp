@@ -59,6 +59,12 @@ public:
   // applied (the slot may forget everything before it).
   void send_status(std::uint64_t received, std::uint64_t confirmed, bool request_reply);
 
+  // Ends the stream cleanly: a last status update, then CopyDone, waiting (at
+  // most `timeout`) for the server to end its side. The server has then
+  // processed the update, so a consumer that starts next resumes exactly
+  // there. Errors are swallowed: unconfirmed events are simply sent again.
+  void finish(std::uint64_t received, std::uint64_t confirmed, std::chrono::milliseconds timeout);
+
 private:
   PgConnection connection_;
   bool streaming_ = false;
