@@ -221,6 +221,17 @@ BOOST_AUTO_TEST_CASE(bad_slots_are_refused_with_what_to_do) {
   BOOST_CHECK_THROW(Client(test::conninfo(), Durable{std::string(64, 'a')}), UsageError);
   BOOST_CHECK_THROW(Client(test::conninfo(), Durable{"missing_slot", /*create_slot=*/false}), UsageError);
 
+  // A role without REPLICATION cannot read a slot: the error says what to grant.
+  std::string role = test::unique_name("no_replication");
+  sql("CREATE ROLE " + role + " LOGIN");
+  try {
+    Client client("user=" + role, Durable{"any_slot"});
+    BOOST_FAIL("a role without REPLICATION read a slot");
+  } catch (const ConnectionError &error) {
+    BOOST_TEST(std::string(error.what()).find("ALTER ROLE name REPLICATION") != std::string::npos);
+  }
+  sql("DROP ROLE " + role);
+
   std::string foreign = test::unique_name("foreign");
   sql("SELECT pg_create_logical_replication_slot('" + foreign + "', 'test_decoding')");
   try {
