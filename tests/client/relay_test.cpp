@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <signal.h>
 #include <thread>
 
 using namespace ectowatch;
@@ -120,14 +121,15 @@ BOOST_AUTO_TEST_CASE(messages_of_concurrent_writers_arrive_in_commit_order) {
   client.stop();
   std::lock_guard lock(arrivals.mutex);
   // Each writer's rows come in the order it committed them, and their
-  // positions grow. (Between writers, positions need not: a message is
-  // written before its commit, and the other writer may commit in between.)
+  // positions never go back (rows merged into one notification share its
+  // position). Between writers, positions may: a message is written before
+  // its commit, and the other writer may commit in between.
   std::map<int, int> last_id{{0, -1}, {1, kPerWriter - 1}};
   std::map<int, std::uint64_t> last_position{{0, 0}, {1, 0}};
   bool in_order = true;
   for (std::size_t i = 0; i < arrivals.ids.size(); ++i) {
     int writer = arrivals.ids[i] / kPerWriter;
-    in_order = in_order && arrivals.ids[i] > last_id[writer] && arrivals.positions[i] > last_position[writer];
+    in_order = in_order && arrivals.ids[i] > last_id[writer] && arrivals.positions[i] >= last_position[writer];
     last_id[writer] = arrivals.ids[i];
     last_position[writer] = arrivals.positions[i];
   }
@@ -255,6 +257,46 @@ BOOST_AUTO_TEST_CASE(where_the_relay_cannot_run_notify_goes_out_directly_with_on
   std::lock_guard lock(arrivals.mutex);
   BOOST_TEST(arrivals.positions.at(0) == 0u); // sent directly, not relayed
   BOOST_TEST(arrivals.positions.at(1) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_lost_relay_slot_is_created_again_and_every_client_resyncs) {
+  RelayTable table;
+  Client client(test::conninfo());
+  Arrivals arrivals;
+  client.on_resync([&](const Resync &resync) {
+    std::lock_guard lock(arrivals.mutex);
+    arrivals.resyncs.push_back(resync);
+  });
+  auto subscription = client.subscribe(table.label, arrivals.callback());
+  client.start();
+  // Stop the worker so its slot falls behind, keep at most 1 MB of WAL for
+  // slots, and write past that: the next checkpoint invalidates the slot (it
+  // waits for the worker to let go, so the worker is continued meanwhile).
+  int pid = std::stoi(worker_pid());
+  BOOST_REQUIRE(::kill(pid, SIGSTOP) == 0);
+  sql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
+  sql("SELECT pg_reload_conf()");
+  for (int i = 0; i < 4; ++i) {
+    table.insert(1000 + i);
+    sql("SELECT pg_switch_wal()");
+  }
+  std::thread checkpoint([] { sql("CHECKPOINT"); });
+  std::this_thread::sleep_for(500ms);
+  ::kill(pid, SIGCONT);
+  checkpoint.join();
+  sql("ALTER SYSTEM RESET max_slot_wal_keep_size");
+  sql("SELECT pg_reload_conf()");
+  BOOST_REQUIRE(eventually(
+      [&] {
+        std::lock_guard lock(arrivals.mutex);
+        return !arrivals.resyncs.empty();
+      },
+      {}, 30s));
+  BOOST_TEST((arrivals.resyncs.front().reason == Resync::Reason::relay_lost));
+  // The new slot relays what is written from now on.
+  table.insert(1);
+  BOOST_REQUIRE(eventually([&] { return arrivals.distinct().count(1) == 1; }, {}, 30s));
+  client.stop();
 }
 
 BOOST_AUTO_TEST_CASE(the_status_view_reports_the_worker) {

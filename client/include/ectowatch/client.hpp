@@ -26,8 +26,10 @@
 //                               when it runs again; a position is confirmed to
 //                               the server only after the callbacks for it have
 //                               returned, so after a crash some events arrive
-//                               twice (Message::lsn identifies them). Resync
-//                               only when the slot was created or lost.
+//                               twice (Message::lsn identifies them). A
+//                               callback that throws is reported (on_error)
+//                               and its event counts as handled. Resync only
+//                               when the slot was created or lost.
 #pragma once
 
 #include "ectowatch/errors.hpp"
