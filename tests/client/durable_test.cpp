@@ -216,6 +216,26 @@ BOOST_AUTO_TEST_CASE(watch_and_watchers_work_on_a_durable_client) {
   client.stop();
 }
 
+BOOST_AUTO_TEST_CASE(status_updates_keep_an_idle_stream_alive) {
+  DurableTable table;
+  // The server drops a replication connection that stays silent this long.
+  sql("ALTER SYSTEM SET wal_sender_timeout = '1s'");
+  sql("SELECT pg_reload_conf()");
+  Client client(test::conninfo(), Durable{table.slot}, fast_options());
+  Seen seen;
+  seen.attach(client);
+  auto subscription = client.subscribe(table.label, seen.callback());
+  client.start();
+  std::this_thread::sleep_for(4s); // idle, four timeouts long
+  table.insert(1, 1);
+  bool delivered = eventually([&] { return seen.distinct() == 1; });
+  client.stop();
+  sql("ALTER SYSTEM RESET wal_sender_timeout");
+  sql("SELECT pg_reload_conf()");
+  BOOST_TEST(delivered);
+  BOOST_TEST(client.reconnects() == 0u); // answered every keepalive
+}
+
 BOOST_AUTO_TEST_CASE(bad_slots_are_refused_with_what_to_do) {
   BOOST_CHECK_THROW(Client(test::conninfo(), Durable{"Billing-Worker"}), UsageError);
   BOOST_CHECK_THROW(Client(test::conninfo(), Durable{std::string(64, 'a')}), UsageError);
