@@ -1,6 +1,7 @@
-// The `ectowatch` logical decoding output plugin (durable delivery, issue 6):
+// The `ectowatch` logical decoding output plugin (durable and relayed delivery):
 // a slot created with plugin 'ectowatch' streams exactly the transactional
-// logical messages whose prefix is "ectowatch" (the same v1 JSON a NOTIFY
+// logical messages whose prefix is "ectowatch" (with option relay 'on':
+// "ectowatch_relay", for the relay worker) (the same v1 JSON a NOTIFY
 // would carry), one output row each, in commit order. Row changes and other
 // prefixes produce nothing, so no publication is needed.
 //
