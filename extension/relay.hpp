@@ -45,7 +45,6 @@ struct RelayEntry {
   XLogRecPtr confirmed_lsn;
   uint64 messages_relayed;
   uint64 notifications_sent;
-  uint64 relay_transactions;
   int failures; // consecutive worker failures, for the launcher's backoff
   char last_error[256];
   TimestampTz last_error_at;

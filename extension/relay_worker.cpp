@@ -272,8 +272,6 @@ void record_confirmed(RelayEntry *entry, XLogRecPtr confirmed, int messages, int
   entry->confirmed_lsn = confirmed;
   entry->messages_relayed += static_cast<uint64>(messages);
   entry->notifications_sent += static_cast<uint64>(notifications);
-  if (messages > 0)
-    ++entry->relay_transactions;
   entry->failures = 0;
   SpinLockRelease(&shared->mutex);
 }

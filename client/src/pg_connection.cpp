@@ -1,6 +1,7 @@
 #include "pg_connection.hpp"
 
 #include "ectowatch/errors.hpp"
+#include "libpq_helpers.hpp"
 
 #include <libpq-fe.h>
 
@@ -10,25 +11,9 @@ namespace ectowatch::detail {
 
 namespace {
 
-struct ResultDeleter {
-  void operator()(PGresult *result) const { PQclear(result); }
-};
-using Result = std::unique_ptr<PGresult, ResultDeleter>;
-
-struct FreememDeleter {
-  void operator()(void *memory) const { PQfreemem(memory); }
-};
-
 std::string field(const PGresult *result, int code) {
   const char *text = PQresultErrorField(result, code);
   return text ? text : "";
-}
-
-std::string trimmed(const char *text) {
-  std::string message = text ? text : "";
-  while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
-    message.pop_back();
-  return message;
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "replication_stream.hpp"
 
 #include "ectowatch/errors.hpp"
+#include "libpq_helpers.hpp"
 
 #include <libpq-fe.h>
 #include <poll.h>
@@ -36,20 +37,6 @@ std::uint64_t postgres_now() {
   constexpr std::int64_t kUnixToPostgresMicros = 946'684'800'000'000;
   auto micros = duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
   return static_cast<std::uint64_t>(micros - kUnixToPostgresMicros);
-}
-
-struct FreememDeleter {
-  void operator()(void *memory) const { PQfreemem(memory); }
-};
-struct ResultDeleter {
-  void operator()(PGresult *result) const { PQclear(result); }
-};
-
-std::string trimmed(const char *text) {
-  std::string message = text ? text : "";
-  while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
-    message.pop_back();
-  return message;
 }
 
 PgConnection connect(const std::string &conninfo, const std::string &application_name, int timeout) {
@@ -151,7 +138,7 @@ ReplicationStream::SlotState ReplicationStream::prepare_slot(const std::string &
 void ReplicationStream::start(const std::string &slot, std::uint64_t from_lsn) {
   std::string command =
       "START_REPLICATION SLOT " + connection_.quote_identifier(slot) + " LOGICAL " + format_lsn(from_lsn);
-  std::unique_ptr<PGresult, ResultDeleter> result(PQexec(connection_.raw(), command.c_str()));
+  Result result(PQexec(connection_.raw(), command.c_str()));
   if (!result || PQstatus(connection_.raw()) != CONNECTION_OK)
     connection_.throw_connection_error("connection lost");
   if (PQresultStatus(result.get()) != PGRES_COPY_BOTH)
@@ -175,7 +162,7 @@ std::size_t ReplicationStream::read(const Handler &handler, bool &reply_requeste
     if (length == -1) {
       // The server ended the stream (terminated, slot invalidated, shutdown).
       streaming_ = false;
-      std::unique_ptr<PGresult, ResultDeleter> result(PQgetResult(conn));
+      Result result(PQgetResult(conn));
       std::string why = result ? trimmed(PQresultErrorMessage(result.get())) : "";
       throw ConnectionError("the server ended the replication stream" + (why.empty() ? "" : ": " + why));
     }
