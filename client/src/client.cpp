@@ -206,8 +206,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       arrivals.emplace_back(Resync{Resync::Reason::relay_lost, {}});
       return;
     }
-    if (!registry.wants(channel))
-      return; // unsubscribed meanwhile
+    // A label unsubscribed meanwhile (until its UNLISTEN) is decoded too and
+    // then matches nothing: cheaper than a second registry lookup per message.
     try {
       arrivals.emplace_back(detail::decode_message(channel, payload));
     } catch (const ProtocolError &) {
@@ -560,6 +560,20 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
   }
 
+  // Rows were left out of `message` (dropped) or its table was truncated:
+  // every subscriber of the label is told, then the resync callbacks. Nobody
+  // is when the label has no subscriber (left since the message was sent).
+  std::size_t announce_gap(const std::shared_ptr<const Message> &message) {
+    auto subscribers = registry.all_of(message->label);
+    if (subscribers.empty())
+      return 0;
+    Event event(message, message->op == Op::truncated ? Event::Kind::truncated : Event::Kind::dropped);
+    for (const SubscriptionPtr &subscription : subscribers)
+      deliver(subscription, event);
+    resync(Resync{message->op == Op::truncated ? Resync::Reason::truncated : Resync::Reason::dropped, message->label});
+    return subscribers.size();
+  }
+
   std::size_t dispatch(const Work &work) {
     std::size_t delivered = 0;
     if (auto *message = std::get_if<std::shared_ptr<const Message>>(&work)) {
@@ -570,15 +584,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         ++delivered;
       }
       matches.clear();
-      if (shared->dropped > 0 || shared->op == Op::truncated) {
-        Event event(shared, shared->op == Op::truncated ? Event::Kind::truncated : Event::Kind::dropped);
-        for (const SubscriptionPtr &subscription : registry.all_of(shared->label)) {
-          deliver(subscription, event);
-          ++delivered;
-        }
-        resync(
-            Resync{shared->op == Op::truncated ? Resync::Reason::truncated : Resync::Reason::dropped, shared->label});
-      }
+      if (shared->dropped > 0 || shared->op == Op::truncated)
+        delivered += announce_gap(shared);
     } else if (auto *event = std::get_if<Resync>(&work)) {
       resync(*event);
     } else if (auto *item = std::get_if<ErrorItem>(&work)) {

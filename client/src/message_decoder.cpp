@@ -1,11 +1,13 @@
 #include "message_decoder.hpp"
 
 #include "ectowatch/errors.hpp"
+#include "fast_path_decoder.hpp"
 #include "json_text.hpp"
 
 #include <simdjson.h>
 
-#include <mutex>
+#include <array>
+#include <atomic>
 #include <vector>
 
 namespace ectowatch::detail {
@@ -17,29 +19,6 @@ using namespace simdjson;
 [[noreturn]] void fail(std::string_view channel, std::string_view payload, const std::string &why) {
   throw ProtocolError("not an ectowatch message on channel \"" + std::string(channel) + "\": " + why,
                       std::string(channel), std::string(payload));
-}
-
-// "16/B374D848" -> 0x16B374D848; 0 for anything else.
-std::uint64_t parse_lsn(std::string_view text) {
-  std::uint64_t high = 0, low = 0;
-  std::size_t slash = text.find('/');
-  if (slash == std::string_view::npos || slash == 0 || slash + 1 == text.size() || slash > 8 ||
-      text.size() - slash - 1 > 8)
-    return 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (i == slash)
-      continue;
-    char c = text[i];
-    int digit = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                       : -1;
-    if (digit < 0)
-      return 0;
-    std::uint64_t &part = i < slash ? high : low;
-    part = part * 16 + static_cast<std::uint64_t>(digit);
-  }
-  return high << 32 | low;
 }
 
 std::string_view trim(std::string_view text) {
@@ -145,86 +124,107 @@ std::size_t decode_row(ondemand::object object, Message &message, MessageBuilder
 
 } // namespace
 
+std::uint64_t parse_lsn(std::string_view text) {
+  std::uint64_t high = 0, low = 0;
+  std::size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == text.size() || slash > 8 ||
+      text.size() - slash - 1 > 8)
+    return 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (i == slash)
+      continue;
+    char c = text[i];
+    int digit = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                       : -1;
+    if (digit < 0)
+      return 0;
+    std::uint64_t &part = i < slash ? high : low;
+    part = part * 16 + static_cast<std::uint64_t>(digit);
+  }
+  return high << 32 | low;
+}
+
 namespace {
 
-// Decoded messages are recycled: when the last Event of a message is gone,
-// the Message goes back here with the capacity of its strings and vectors,
-// so decoding the next one allocates almost nothing (malloc and free were a
-// quarter of a listener's time). Bounded in count and in size per message.
+// Everything decoding fills in from the payload (the fast path may have
+// filled part of it before it gave up).
+void clear_decoded(Message &message) {
+  message.version = 1;
+  message.op = Op::inserted;
+  message.table.clear();
+  message.label.clear();
+  message.key_columns.clear();
+  message.rows.clear();
+  message.truncated = false;
+  message.dropped = 0;
+  message.lsn = 0;
+  message.columns.clear();
+  message.unescaped.clear();
+}
+
+// Decoded messages are recycled, so decoding the next one allocates almost
+// nothing (malloc and free were a quarter of a listener's time). Each pooled
+// message lives in a shared_ptr made once, control block included; the pool
+// hands out copies and reuses a message when its own copy is the only one
+// left, i.e. every Event of it is gone. One pool per decoding thread (no
+// lock); messages are released on any thread. Taken round-robin: messages
+// are dispatched in arrival order, so the oldest is the likeliest to be free.
 class MessagePool {
 public:
   std::shared_ptr<Message> take() {
-    Message *message = nullptr;
-    {
-      std::lock_guard lock(mutex_);
-      if (!free_.empty()) {
-        message = free_.back();
-        free_.pop_back();
+    std::shared_ptr<Message> &kept = ring_[next_];
+    next_ = (next_ + 1) % ring_.size();
+    if (kept && kept.use_count() == 1) {
+      // Pairs with the release of the last other copy: what its thread
+      // wrote to the message happens before we reuse it.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (kept->payload.capacity() <= kMaxBytesKept && kept->columns.capacity() <= kMaxBytesKept / 8) {
+        clear(*kept);
+        return kept;
       }
+    } else if (kept) {
+      return std::make_shared<Message>(); // still in use: this one is not pooled
     }
-    if (!message)
-      message = new Message;
-    return std::shared_ptr<Message>(message, [this](Message *done) { give_back(done); });
+    kept = std::make_shared<Message>();
+    return kept;
   }
 
 private:
-  static constexpr std::size_t kMaxKept = 256; // at most a few MB kept
-  static constexpr std::size_t kMaxBytesKept = 64 * 1024;
-
-  void give_back(Message *message) {
-    if (message->payload.capacity() <= kMaxBytesKept && message->columns.capacity() <= kMaxBytesKept / 8) {
-      clear(*message);
-      std::lock_guard lock(mutex_);
-      if (free_.size() < kMaxKept) {
-        free_.push_back(message);
-        return;
-      }
-    }
-    delete message;
-  }
+  static constexpr std::size_t kMaxBytesKept = 64 * 1024; // 256 of these at most: a few MB kept
 
   static void clear(Message &message) {
-    message.version = 1;
-    message.op = Op::inserted;
-    message.table.clear();
-    message.label.clear();
+    clear_decoded(message);
     message.channel.clear();
-    message.key_columns.clear();
-    message.rows.clear();
-    message.truncated = false;
-    message.dropped = 0;
-    message.lsn = 0;
     message.payload.clear();
-    message.columns.clear();
-    message.unescaped.clear();
   }
 
-  std::mutex mutex_;
-  std::vector<Message *> free_;
+  std::array<std::shared_ptr<Message>, 256> ring_;
+  std::size_t next_ = 0;
 };
 
-// Never destroyed: messages may be released after static destructors ran.
-MessagePool &message_pool() {
-  static MessagePool *pool = new MessagePool;
-  return *pool;
+// What a decoding thread reuses from one message to the next.
+struct DecoderState {
+  MessagePool pool;
+  std::vector<std::size_t> row_sizes;
+  ondemand::parser parser;
+};
+DecoderState &decoder_state() {
+  thread_local DecoderState state;
+  return state;
 }
 
-// `from_slot`: durable delivery, where no channel names the label; `channel`
-// then only names the source in errors.
-std::shared_ptr<Message> decode(std::string_view channel, std::string_view payload, bool from_slot) {
-  thread_local ondemand::parser parser;
-  auto message = message_pool().take();
-  // The message keeps its own copy of the payload (the rows view into it),
-  // with the padding simdjson reads past the end.
-  message->payload.reserve(payload.size() + SIMDJSON_PADDING);
-  message->payload.assign(payload);
-  MessageBuilder builder(*message);
-  thread_local std::vector<std::size_t> row_sizes; // reused: no allocation once warm
-  row_sizes.clear();
+// The general path: any valid v1 message in `message.payload`, parsed with
+// simdjson. Fills `message`'s fields and columns and `row_sizes`.
+void decode_with_simdjson(std::string_view channel, Message &message, std::vector<std::size_t> &row_sizes,
+                          ondemand::parser &parser) {
+  std::string_view payload = message.payload;
+  MessageBuilder builder(message);
   bool has_v = false, has_op = false, has_table = false, has_label = false, has_key = false, has_rows = false;
   try {
     ondemand::document document =
-        parser.iterate(message->payload.data(), message->payload.size(), message->payload.capacity());
+        parser.iterate(message.payload.data(), message.payload.size(), message.payload.capacity());
     ondemand::object object = document.get_object();
     for (auto field : object) {
       std::string_view name = field.unescaped_key();
@@ -232,42 +232,42 @@ std::shared_ptr<Message> decode(std::string_view channel, std::string_view paylo
         int64_t version = field.value().get_int64();
         if (version != 1)
           fail(channel, payload, "unknown format version " + std::to_string(version) + " (this client reads v1)");
-        message->version = 1;
+        message.version = 1;
         has_v = true;
       } else if (name == "op") {
         std::string_view op = field.value().get_string();
         if (op == "inserted")
-          message->op = Op::inserted;
+          message.op = Op::inserted;
         else if (op == "updated")
-          message->op = Op::updated;
+          message.op = Op::updated;
         else if (op == "deleted")
-          message->op = Op::deleted;
+          message.op = Op::deleted;
         else if (op == "truncated")
-          message->op = Op::truncated;
+          message.op = Op::truncated;
         else
           fail(channel, payload, "unknown op \"" + std::string(op) + "\"");
         has_op = true;
       } else if (name == "table") {
-        message->table = std::string(std::string_view(field.value().get_string()));
+        message.table = std::string(std::string_view(field.value().get_string()));
         has_table = true;
       } else if (name == "label") {
-        message->label = std::string(std::string_view(field.value().get_string()));
+        message.label = std::string(std::string_view(field.value().get_string()));
         has_label = true;
       } else if (name == "key") {
         for (auto column : field.value().get_array())
-          message->key_columns.emplace_back(std::string_view(column.get_string()));
+          message.key_columns.emplace_back(std::string_view(column.get_string()));
         has_key = true;
       } else if (name == "rows") {
         for (auto row : field.value().get_array())
-          row_sizes.push_back(decode_row(row.get_object(), *message, builder));
+          row_sizes.push_back(decode_row(row.get_object(), message, builder));
         has_rows = true;
       } else if (name == "truncated") {
-        message->truncated = field.value().get_bool();
+        message.truncated = field.value().get_bool();
       } else if (name == "dropped") {
-        message->dropped = field.value().get_uint64();
+        message.dropped = field.value().get_uint64();
       } else if (name == "lsn") {
         // Added by the relay worker: the message's WAL position, "X/Y" in hex.
-        message->lsn = parse_lsn(field.value().get_string());
+        message.lsn = parse_lsn(field.value().get_string());
       }
       // Other fields: added by later versions; ignored.
     }
@@ -277,6 +277,26 @@ std::shared_ptr<Message> decode(std::string_view channel, std::string_view paylo
   } catch (const simdjson_error &error) {
     fail(channel, payload, std::string("malformed JSON (") + error.what() + ")");
   }
+  if (!(has_v && has_op && has_table && has_label && has_key && has_rows))
+    fail(channel, payload, "a field of v, op, table, label, key, rows is missing");
+}
+
+// `from_slot`: durable delivery, where no channel names the label; `channel`
+// then only names the source in errors.
+std::shared_ptr<Message> decode(std::string_view channel, std::string_view payload, bool from_slot, Parser parser) {
+  DecoderState &state = decoder_state();
+  auto message = state.pool.take();
+  // The message keeps its own copy of the payload (the rows view into it),
+  // with the padding simdjson reads past the end.
+  message->payload.reserve(payload.size() + SIMDJSON_PADDING);
+  message->payload.assign(payload);
+  std::vector<std::size_t> &row_sizes = state.row_sizes;
+  row_sizes.clear();
+  if (parser == Parser::simdjson_only || !decode_canonical(*message, row_sizes)) {
+    clear_decoded(*message);
+    row_sizes.clear();
+    decode_with_simdjson(channel, *message, row_sizes, state.parser);
+  }
   // The columns are complete: the rows can point into them now.
   std::size_t start = 0;
   message->rows.reserve(row_sizes.size());
@@ -284,8 +304,6 @@ std::shared_ptr<Message> decode(std::string_view channel, std::string_view paylo
     message->rows.emplace_back(message->columns.data() + start, size);
     start += size;
   }
-  if (!(has_v && has_op && has_table && has_label && has_key && has_rows))
-    fail(channel, payload, "a field of v, op, table, label, key, rows is missing");
   if (message->key_columns.empty())
     fail(channel, payload, "\"key\" is empty");
   if (!from_slot && message->label != channel)
@@ -294,18 +312,18 @@ std::shared_ptr<Message> decode(std::string_view channel, std::string_view paylo
     for (const std::string &key : message->key_columns)
       if (!row.has(key))
         fail(channel, payload, "a row lacks key column \"" + key + "\"");
-  message->channel = from_slot ? message->label : std::string(channel);
+  message->channel.assign(from_slot ? std::string_view(message->label) : channel);
   return message;
 }
 
 } // namespace
 
-std::shared_ptr<const Message> decode_message(std::string_view channel, std::string_view payload) {
-  return decode(channel, payload, false);
+std::shared_ptr<const Message> decode_message(std::string_view channel, std::string_view payload, Parser parser) {
+  return decode(channel, payload, false, parser);
 }
 
 std::shared_ptr<const Message> decode_slot_message(std::uint64_t lsn, std::string_view payload) {
-  auto message = decode("(replication slot)", payload, true);
+  auto message = decode("(replication slot)", payload, true, Parser::fast_path_first);
   message->lsn = lsn;
   return message;
 }

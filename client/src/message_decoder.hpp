@@ -1,5 +1,6 @@
 // Where a message is decoded: a notification payload -> ectowatch::Message
-// (format v1, docs/protocol.md). JSON is parsed with simdjson.
+// (format v1, docs/protocol.md). Messages as the extension writes them take
+// a fast path (fast_path_decoder.hpp); anything else is parsed with simdjson.
 #pragma once
 
 #include "ectowatch/client.hpp"
@@ -12,11 +13,21 @@
 
 namespace ectowatch::detail {
 
+// How a payload is parsed: the canonical form by the fast path
+// (fast_path_decoder.hpp) and everything else by simdjson; or by simdjson
+// alone (tests and the fuzzer compare the two).
+enum class Parser { fast_path_first, simdjson_only };
+
 // Throws ProtocolError for anything that is not a valid v1 message.
-std::shared_ptr<const Message> decode_message(std::string_view channel, std::string_view payload);
+std::shared_ptr<const Message> decode_message(std::string_view channel, std::string_view payload,
+                                              Parser parser = Parser::fast_path_first);
 // The same for an output row of an 'ectowatch' replication slot, written at
 // WAL position `lsn` (there is no channel: the label is the message's).
 std::shared_ptr<const Message> decode_slot_message(std::uint64_t lsn, std::string_view payload);
+
+// "16/B374D848" -> 0x16B374D848 (a WAL position as PostgreSQL writes it); 0
+// for anything else.
+std::uint64_t parse_lsn(std::string_view text);
 
 // Decodes the JSON array `ectowatch_watchers` gives as json_agg.
 std::vector<WatcherInfo> decode_watchers(std::string_view json);

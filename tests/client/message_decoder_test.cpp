@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE message_decoder
 #include <boost/test/unit_test.hpp>
 
+#include "fast_path_decoder.hpp"
 #include "message_decoder.hpp"
 
 #include <ectowatch/ectowatch.hpp>
@@ -122,5 +123,82 @@ BOOST_AUTO_TEST_CASE(rejects_what_is_not_a_v1_message) {
   } catch (const ProtocolError &error) {
     BOOST_TEST(std::string(error.what()).find("version 2") != std::string::npos);
     BOOST_TEST(error.channel() == "c");
+  }
+}
+
+// The fast path (fast_path_decoder.hpp) takes messages as the extension
+// writes them and leaves everything else to simdjson; either way the result
+// is the same. (tests/fuzz/decoder_fuzzer.cpp compares them on any input.)
+namespace {
+
+using ectowatch::detail::Parser;
+
+std::string describe(const ectowatch::Message &message) {
+  std::string text = std::string(ectowatch::to_string(message.op)) + "|" + message.table + "|" + message.label + "|";
+  for (const auto &key : message.key_columns)
+    text += key + ",";
+  for (const auto &row : message.rows) {
+    text += "|";
+    for (const auto &[name, value] : row.columns())
+      text += std::string(name) + "=" + std::to_string(static_cast<int>(value.kind())) + ":" +
+              std::string(value.json()) + ":" + std::string(value.text()) + ";";
+  }
+  return text + "|" + std::to_string(message.truncated) + "|" + std::to_string(message.dropped) + "|" +
+         std::to_string(message.lsn);
+}
+
+bool takes_fast_path(const std::string &payload) {
+  ectowatch::Message message;
+  message.payload = payload;
+  std::vector<std::size_t> row_sizes;
+  return ectowatch::detail::decode_canonical(message, row_sizes);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(the_fast_path_decodes_the_canonical_form_like_simdjson) {
+  const std::string canonical[] = {
+      R"({"v":1,"op":"updated","table":"public.users","label":"c","key":["id"],"rows":[{"id":42},{"id":43}]})",
+      R"({"v":1,"op":"deleted","table":"public.t","label":"c","key":["a","b"],"rows":[{"a":-0.5,"b":"x y","c":true,"d":false,"e":null,"f":0}]})",
+      R"({"v":1,"op":"truncated","table":"public.t","label":"c","key":["id"],"rows":[]})",
+      R"({"v":1,"op":"inserted","table":"public.t","label":"c","key":["id"],"rows":[{"id":1}],"truncated":true,"dropped":12,"lsn":"16/B374D848"})",
+      R"({"v":1,"op":"inserted","table":"public.t","label":"c","key":["id"],"rows":[{"id":1}],"dropped":0})",
+      "{\"v\":1,\"op\":\"inserted\",\"table\":\"public.t\",\"label\":\"c\",\"key\":[\"id\"],\"rows\":[{\"id\":1,"
+      "\"name\":\"Zoë 東京\"}]}",
+  };
+  for (const std::string &payload : canonical) {
+    BOOST_TEST_INFO(payload);
+    BOOST_TEST(takes_fast_path(payload));
+    BOOST_TEST(describe(*decode_message("c", payload)) ==
+               describe(*decode_message("c", payload, Parser::simdjson_only)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(anything_else_goes_to_simdjson_and_decodes_the_same) {
+  const std::string other[] = {
+      R"({"v":1,"op":"inserted","table":"public.\"Q\"","label":"c","key":["id"],"rows":[{"id":1}]})", // escape
+      R"({ "v":1,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[{"id":1}]})",           // whitespace
+      R"({"v":1,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[{"id":1,"doc":{"a":1}}]})",
+      R"({"v":1,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[{"id":1e3}]})",
+      R"({"v":1,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[{"id":1}],"future":1})",
+      R"({"op":"inserted","v":1,"table":"t","label":"c","key":["id"],"rows":[{"id":1}]})", // order
+  };
+  for (const std::string &payload : other) {
+    BOOST_TEST_INFO(payload);
+    BOOST_TEST(!takes_fast_path(payload));
+    BOOST_TEST(describe(*decode_message("c", payload)) ==
+               describe(*decode_message("c", payload, Parser::simdjson_only)));
+  }
+  // Invalid, though the fast path could read it: it declines, simdjson rejects.
+  const std::string invalid[] = {
+      "{\"v\":1,\"op\":\"inserted\",\"table\":\"t\",\"label\":\"c\",\"key\":[\"id\"],\"rows\":[{\"id\":\"\xff\"}]}",
+      "{\"v\":1,\"op\":\"inserted\",\"table\":\"t\",\"label\":\"c\",\"key\":[\"id\"],\"rows\":[{\"id\":\"\x01\"}]}",
+      R"({"v":1,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[{"id":01}]})",
+      R"({"v":1,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[{"id":1}],"dropped":007})",
+  };
+  for (const std::string &payload : invalid) {
+    BOOST_TEST_INFO(payload);
+    BOOST_TEST(!takes_fast_path(payload));
+    BOOST_CHECK_THROW(decode_message("c", payload), ProtocolError);
   }
 }
