@@ -38,6 +38,7 @@ extern "C" {
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 }
 
 // pg_config.h defines `restrict` for C; it means nothing to C++.

@@ -1,6 +1,8 @@
 // The trigger functions ectowatch_watch() attaches to watched tables: the
 // write path. A row trigger renders the changed row (keys, then extra
-// columns) and queues it; the TRUNCATE trigger queues a "truncated" message.
+// columns) and queues it; so does a DELETE watcher's statement trigger for
+// each row of its transition table; the TRUNCATE trigger queues a
+// "truncated" message.
 // Nothing is sent before the transaction commits (pending_changes.hpp).
 #include "boundary.hpp"
 #include "pending_changes.hpp"
@@ -42,20 +44,8 @@ StringInfo scratch_row() {
   return row;
 }
 
-Datum fire_row_trigger(FunctionCallInfo fcinfo) {
-  TriggerData *data = trigger_data_or_error(fcinfo, "ectowatch_row_trigger");
-  if (!TRIGGER_FIRED_FOR_ROW(data->tg_event))
-    ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                    errmsg("ectowatch_row_trigger() must be fired FOR EACH ROW"),
-                    errhint("Use ectowatch_watch() to create watchers.")));
-  if (!enabled)
-    return PointerGetDatum(nullptr);
-  WatcherPlan *plan = watcher_plan_for(data);
-  if (!plan)
-    return PointerGetDatum(nullptr);
-
-  // A deleted row is described by its old values, others by their new ones.
-  TupleTableSlot *slot = TRIGGER_FIRED_BY_UPDATE(data->tg_event) ? data->tg_newslot : data->tg_trigslot;
+// Renders one row (keys, then extra columns) and queues it.
+void queue_row(WatcherPlan *plan, TupleTableSlot *slot) {
   StringInfo row = scratch_row();
   appendStringInfoChar(row, '{');
   int key_length = 0;
@@ -74,6 +64,45 @@ Datum fire_row_trigger(FunctionCallInfo fcinfo) {
   }
   appendStringInfoChar(row, '}');
   pending_add_row(&plan->target, row->data, row->len, key_length);
+}
+
+// A DELETE watcher's statement trigger: every deleted row is in the
+// statement's transition table. (PostgreSQL refetches each deleted row to
+// fire an AFTER ROW trigger, which costs a bulk DELETE more than the delete
+// itself; ectowatch_watch uses this form where it sees every delete, see
+// sql/ectowatch--0.3.0--0.4.0.sql.) Watchers of one table share the
+// transition table, so each reads it with a read pointer of its own.
+void queue_deleted_rows(WatcherPlan *plan, TriggerData *data) {
+  Tuplestorestate *rows = data->tg_oldtable;
+  int reader = tuplestore_alloc_read_pointer(rows, 0);
+  tuplestore_select_read_pointer(rows, reader);
+  tuplestore_rescan(rows);
+  TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(data->tg_relation), &TTSOpsMinimalTuple);
+  while (tuplestore_gettupleslot(rows, true, false, slot))
+    queue_row(plan, slot);
+  ExecDropSingleTupleTableSlot(slot);
+}
+
+Datum fire_row_trigger(FunctionCallInfo fcinfo) {
+  TriggerData *data = trigger_data_or_error(fcinfo, "ectowatch_row_trigger");
+  bool for_row = TRIGGER_FIRED_FOR_ROW(data->tg_event);
+  bool for_deleted_rows = TRIGGER_FIRED_BY_DELETE(data->tg_event) && data->tg_oldtable != nullptr;
+  if (!for_row && !for_deleted_rows)
+    ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                    errmsg("ectowatch_row_trigger() must be fired FOR EACH ROW, or on DELETE FOR EACH STATEMENT "
+                           "with REFERENCING OLD TABLE"),
+                    errhint("Use ectowatch_watch() to create watchers.")));
+  if (!enabled)
+    return PointerGetDatum(nullptr);
+  WatcherPlan *plan = watcher_plan_for(data);
+  if (!plan)
+    return PointerGetDatum(nullptr);
+  if (!for_row) {
+    queue_deleted_rows(plan, data);
+    return PointerGetDatum(nullptr);
+  }
+  // A deleted row is described by its old values, others by their new ones.
+  queue_row(plan, TRIGGER_FIRED_BY_UPDATE(data->tg_event) ? data->tg_newslot : data->tg_trigslot);
   return PointerGetDatum(nullptr);
 }
 

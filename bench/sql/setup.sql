@@ -16,7 +16,7 @@ DO $$
 DECLARE
   variant text;
 BEGIN
-  FOREACH variant IN ARRAY ARRAY['none', 'plpgsql', 'ectowatch', 'cnotify', 'cnoop', 'durable', 'relay'] LOOP
+  FOREACH variant IN ARRAY ARRAY['none', 'plpgsql', 'ectowatch', 'cnotify', 'cnoop', 'cstmt', 'durable', 'relay'] LOOP
     EXECUTE format('DROP TABLE IF EXISTS %I', 'bench_' || variant);
     EXECUTE format('CREATE TABLE %I (id bigserial PRIMARY KEY, v int NOT NULL DEFAULT 0)', 'bench_' || variant);
     EXECUTE format('INSERT INTO %I (v) SELECT 0 FROM generate_series(1, 10000)', 'bench_' || variant);
@@ -46,4 +46,14 @@ CREATE TRIGGER c_notify_ins AFTER INSERT ON bench_cnotify FOR EACH ROW EXECUTE F
 CREATE TRIGGER c_notify_upd AFTER UPDATE ON bench_cnotify FOR EACH ROW EXECUTE FUNCTION bench_notify_trigger('bench_cnotify', 'updated');
 CREATE TRIGGER c_noop_ins AFTER INSERT ON bench_cnoop FOR EACH ROW EXECUTE FUNCTION bench_noop_trigger();
 CREATE TRIGGER c_noop_upd AFTER UPDATE ON bench_cnoop FOR EACH ROW EXECUTE FUNCTION bench_noop_trigger();
+CREATE TRIGGER c_noop_del AFTER DELETE ON bench_cnoop FOR EACH ROW EXECUTE FUNCTION bench_noop_trigger();
+-- (h) The floor of a statement trigger over a transition table (the form of
+-- ectowatch's DELETE watchers): PostgreSQL fetches each deleted row once and
+-- keeps a copy in a tuplestore.
+CREATE TRIGGER c_stmt_ins AFTER INSERT ON bench_cstmt REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION bench_noop_trigger();
+CREATE TRIGGER c_stmt_upd AFTER UPDATE ON bench_cstmt REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION bench_noop_trigger();
+CREATE TRIGGER c_stmt_del AFTER DELETE ON bench_cstmt REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION bench_noop_trigger();
 VACUUM ANALYZE;

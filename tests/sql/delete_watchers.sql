@@ -1,0 +1,60 @@
+-- DELETE watchers (ectowatch 0.4.0): a statement trigger over the statement's
+-- transition table where such a trigger sees every delete, a row trigger
+-- elsewhere; a table that joins an inheritance tree later is switched to a
+-- row trigger by an event trigger. (What they send: tests/specs/delete_messages.spec.)
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS ectowatch;
+SET client_min_messages = notice;
+
+CREATE VIEW watcher_triggers AS
+SELECT tgrelid::regclass AS table_name, tgname, CASE WHEN tgtype & 1 = 1 THEN 'row' ELSE 'statement' END AS fires
+  FROM pg_trigger WHERE tgname LIKE 'ectowatch%' AND tgname NOT LIKE '%\_tr' ORDER BY 1, 2;
+
+-- A plain table: the transition table.
+CREATE TABLE plain (id int PRIMARY KEY, v text);
+SELECT ectowatch_watch('plain', 'deleted');
+SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'ectowatch_plain_deleted';
+-- A condition (statement triggers have no WHEN) or replicated => true (the
+-- apply worker fires row triggers only): per row.
+SELECT ectowatch_watch('plain', 'deleted', label => 'plain_some', condition => 'OLD.v IS NOT NULL');
+SELECT ectowatch_watch('plain', 'deleted', label => 'plain_replicated', replicated => true);
+-- Other ops stay row triggers.
+SELECT ectowatch_watch('plain', 'updated');
+
+-- Inheritance and partitioning: a DELETE through a parent fires the rows'
+-- own tables' row triggers only, so every table in a tree fires per row.
+CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id);
+CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (100);
+SELECT ectowatch_watch('parted', 'deleted');
+SELECT ectowatch_watch('parted_low', 'deleted');
+CREATE TABLE base (id int PRIMARY KEY);
+CREATE TABLE derived () INHERITS (base);
+SELECT ectowatch_watch('base', 'deleted');
+SELECT ectowatch_watch('derived', 'deleted', key_columns => ARRAY['id']);
+SELECT * FROM watcher_triggers;
+
+-- Joining a tree later: the watchers involved are made again, per row.
+CREATE TABLE later_parent (id int PRIMARY KEY);
+SELECT ectowatch_watch('later_parent', 'deleted');
+CREATE TABLE later_child () INHERITS (later_parent);
+CREATE TABLE lone (id int PRIMARY KEY);
+SELECT ectowatch_watch('lone', 'deleted');
+ALTER TABLE lone INHERIT later_parent;
+CREATE TABLE parted_two (id int PRIMARY KEY) PARTITION BY RANGE (id);
+CREATE TABLE attached (id int PRIMARY KEY);
+SELECT ectowatch_watch('attached', 'deleted', label => 'attached_gone');
+ALTER TABLE parted_two ATTACH PARTITION attached FOR VALUES FROM (0) TO (10);
+SELECT * FROM watcher_triggers WHERE table_name::text IN ('later_parent', 'lone', 'attached');
+-- Their catalog entries are unchanged.
+SELECT label, table_name, op, key_columns FROM ectowatch_watchers
+ WHERE label IN ('later_parent_deleted', 'lone_deleted', 'attached_gone') ORDER BY label;
+
+-- The trigger function refuses a statement trigger without a transition table.
+CREATE TABLE misused (id int PRIMARY KEY);
+CREATE TRIGGER misused AFTER DELETE ON misused FOR EACH STATEMENT
+  EXECUTE FUNCTION ectowatch_row_trigger('2', 'misused', 'notify', '1', 'id');
+DELETE FROM misused;
+
+DROP TABLE plain, parted, base, derived, later_parent, later_child, lone, parted_two, misused CASCADE;
+DROP VIEW watcher_triggers;
+SELECT count(*) AS watchers_left FROM ectowatch_watchers;
