@@ -28,7 +28,7 @@ constexpr std::array<ByteClass, 256> kByteClass = [] {
 // it expects and returns true, or returns false (the caller then gives up).
 class Cursor {
 public:
-  explicit Cursor(std::string_view text) : at_(text.data()), end_(text.data() + text.size()) {}
+  explicit Cursor(std::string_view text) : start_(text.data()), at_(text.data()), end_(text.data() + text.size()) {}
 
   bool at_end() const { return at_ == end_; }
   bool next_is(char c) const { return at_ < end_ && *at_ == c; }
@@ -120,6 +120,12 @@ public:
   }
 
   bool saw_non_ascii() const { return non_ascii_; }
+  std::size_t position() const { return static_cast<std::size_t>(at_ - start_); }
+  // Past `length` bytes already known to be canonical.
+  void advance(std::size_t length, bool non_ascii) {
+    at_ += length;
+    non_ascii_ = non_ascii_ || non_ascii;
+  }
 
 private:
   static constexpr std::size_t kMaxNumberLength = 64;
@@ -130,6 +136,7 @@ private:
       ++at_;
   }
 
+  const char *start_;
   const char *at_;
   const char *end_;
   bool non_ascii_ = false;
@@ -186,11 +193,8 @@ bool row(Cursor &in, Message &message, std::size_t &columns) {
   return in.skip('}');
 }
 
-} // namespace
-
-bool decode_canonical(Message &message, std::vector<std::size_t> &row_sizes) {
-  std::string_view payload = message.payload;
-  Cursor in(payload);
+// The header, `{"v":1,...,"rows":[`, into `message`.
+bool header(Cursor &in, Message &message) {
   std::string_view text;
   if (!in.skip(R"({"v":1,"op":")") || !op(in, message.op))
     return false;
@@ -207,8 +211,30 @@ bool decode_canonical(Message &message, std::vector<std::size_t> &row_sizes) {
       return false;
     message.key_columns.emplace_back(text);
   } while (in.skip(','));
-  if (!in.skip(R"(],"rows":[)"))
-    return false;
+  return in.skip(R"(],"rows":[)");
+}
+
+} // namespace
+
+bool decode_canonical(Message &message, std::vector<std::size_t> &row_sizes, CanonicalHeader &last) {
+  std::string_view payload = message.payload;
+  Cursor in(payload);
+  if (!last.text.empty() && payload.starts_with(last.text)) {
+    in.advance(last.text.size(), last.non_ascii);
+    message.op = last.op;
+    message.table.assign(last.table);
+    message.label.assign(last.label);
+    message.key_columns.assign(last.key_columns.begin(), last.key_columns.end());
+  } else {
+    if (!header(in, message))
+      return false;
+    last.text.assign(payload.substr(0, in.position()));
+    last.non_ascii = in.saw_non_ascii();
+    last.op = message.op;
+    last.table.assign(message.table);
+    last.label.assign(message.label);
+    last.key_columns.assign(message.key_columns.begin(), message.key_columns.end());
+  }
   if (!in.next_is(']')) {
     do {
       std::size_t columns = 0;
@@ -225,6 +251,7 @@ bool decode_canonical(Message &message, std::vector<std::size_t> &row_sizes) {
   if (in.skip(R"(,"dropped":)") && !in.count(message.dropped))
     return false;
   if (in.skip(R"(,"lsn":)")) {
+    std::string_view text;
     if (!in.string(text))
       return false;
     message.lsn = parse_lsn(text);

@@ -207,6 +207,7 @@ private:
 // What a decoding thread reuses from one message to the next.
 struct DecoderState {
   MessagePool pool;
+  CanonicalHeader last_header;
   std::vector<std::size_t> row_sizes;
   ondemand::parser parser;
 };
@@ -292,7 +293,7 @@ std::shared_ptr<Message> decode(std::string_view channel, std::string_view paylo
   message->payload.assign(payload);
   std::vector<std::size_t> &row_sizes = state.row_sizes;
   row_sizes.clear();
-  if (parser == Parser::simdjson_only || !decode_canonical(*message, row_sizes)) {
+  if (parser == Parser::simdjson_only || !decode_canonical(*message, row_sizes, state.last_header)) {
     clear_decoded(*message);
     row_sizes.clear();
     decode_with_simdjson(channel, *message, row_sizes, state.parser);

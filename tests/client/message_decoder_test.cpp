@@ -151,7 +151,8 @@ bool takes_fast_path(const std::string &payload) {
   ectowatch::Message message;
   message.payload = payload;
   std::vector<std::size_t> row_sizes;
-  return ectowatch::detail::decode_canonical(message, row_sizes);
+  ectowatch::detail::CanonicalHeader last;
+  return ectowatch::detail::decode_canonical(message, row_sizes, last);
 }
 
 } // namespace
@@ -201,4 +202,28 @@ BOOST_AUTO_TEST_CASE(anything_else_goes_to_simdjson_and_decodes_the_same) {
     BOOST_TEST(!takes_fast_path(payload));
     BOOST_CHECK_THROW(decode_message("c", payload), ProtocolError);
   }
+}
+
+BOOST_AUTO_TEST_CASE(messages_sharing_a_header_decode_on_their_own) {
+  // The fast path keeps the last header it read; the next message that starts
+  // with the same bytes takes its fields from there.
+  const std::string header =
+      "{\"v\":1,\"op\":\"deleted\",\"table\":\"public.t\xc3\xb6\",\"label\":\"c\",\"key\":[\"id\"],\"rows\":[";
+  auto first = decode_message("c", header + R"({"id":1}]})");
+  auto second = decode_message("c", header + R"({"id":2,"x":"y"}],"dropped":1})");
+  BOOST_TEST(second->table == "public.t\xc3\xb6");
+  BOOST_TEST((second->op == Op::deleted));
+  BOOST_TEST(second->key_columns == std::vector<std::string>{"id"});
+  BOOST_TEST(second->rows.at(0).get<int>("id") == 2);
+  BOOST_TEST(second->dropped == 1u);
+  BOOST_TEST(first->rows.at(0).get<int>("id") == 1); // untouched by the second
+  // The header had non-ASCII text: every payload that shares it is still
+  // checked as UTF-8 as a whole.
+  BOOST_CHECK_THROW(decode_message("c", header + "{\"id\":3,\"x\":\"\xff\"}]}"), ProtocolError);
+  // A header that differs anywhere is read again.
+  auto other = decode_message(
+      "d", R"({"v":1,"op":"inserted","table":"public.t","label":"d","key":["id","k"],"rows":[{"id":4,"k":5}]})");
+  BOOST_TEST(other->label == "d");
+  BOOST_TEST(other->key_columns == (std::vector<std::string>{"id", "k"}));
+  BOOST_TEST((other->op == Op::inserted));
 }
