@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Watchers survive pg_dump and restore: the catalog rows (a configuration table
-# of the extension) and the triggers come back, and the restored database
-# sends the same messages. Needs PGHOST/PGPORT/PGUSER of a running server.
+# of the extension) and the triggers come back (row triggers, and the DELETE
+# watcher's statement trigger over its transition table), and the restored
+# database sends the same messages. Needs PGHOST/PGPORT/PGUSER of a running server.
 set -euo pipefail
 
 fail() { echo "FAIL dump_restore: $*" >&2; exit 1; }
@@ -42,11 +43,12 @@ done
 
 # The restored watchers send messages (psql prints its own notifications).
 out="$(run -d ectowatch_dump_dst \
-  -c "LISTEN orders_inserted" -c "LISTEN order_done" -c "LISTEN parted_inserted" \
-  -c "INSERT INTO shop.orders VALUES (1, 7, 'new')" -c "UPDATE shop.orders SET status = 'done'" \
-  -c "INSERT INTO parted_eu VALUES (5, 'eu')" 2>&1)"
+  -c "LISTEN orders_inserted" -c "LISTEN order_done" -c "LISTEN parted_inserted" -c "LISTEN orders_deleted" \
+  -c "INSERT INTO shop.orders VALUES (1, 7, 'new'), (2, 8, 'new')" -c "UPDATE shop.orders SET status = 'done' WHERE id = 1" \
+  -c "INSERT INTO parted_eu VALUES (5, 'eu')" -c "DELETE FROM shop.orders WHERE id = 2" 2>&1)"
 for expected in \
-  '{"v":1,"op":"inserted","table":"shop.orders","label":"orders_inserted","key":["id"],"rows":[{"id":1,"customer":7}]}' \
+  '{"v":1,"op":"inserted","table":"shop.orders","label":"orders_inserted","key":["id"],"rows":[{"id":1,"customer":7},{"id":2,"customer":8}]}' \
+  '{"v":1,"op":"deleted","table":"shop.orders","label":"orders_deleted","key":["id"],"rows":[{"id":2}]}' \
   '{"v":1,"op":"updated","table":"shop.orders","label":"order_done","key":["id"],"rows":[{"id":1}]}' \
   '{"v":1,"op":"inserted","table":"public.parted","label":"parted_inserted","key":["id","region"],"rows":[{"id":5,"region":"eu"}]}'; do
   grep -qF "payload \"$expected\"" <<<"$out" || fail "restored database did not send $expected; psql said: $out"
