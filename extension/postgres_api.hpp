@@ -18,6 +18,7 @@ extern "C" {
 #include "commands/async.h"
 #include "commands/trigger.h"
 #include "common/shortest_dec.h"
+#include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"

@@ -74,13 +74,14 @@ void queue_row(WatcherPlan *plan, TupleTableSlot *slot) {
 // transition table, so each reads it with a read pointer of its own.
 void queue_deleted_rows(WatcherPlan *plan, TriggerData *data) {
   Tuplestorestate *rows = data->tg_oldtable;
-  int reader = tuplestore_alloc_read_pointer(rows, 0);
+  int reader = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND); // as nodeNamedtuplestorescan.c does
   tuplestore_select_read_pointer(rows, reader);
   tuplestore_rescan(rows);
   TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(data->tg_relation), &TTSOpsMinimalTuple);
   while (tuplestore_gettupleslot(rows, true, false, slot))
     queue_row(plan, slot);
   ExecDropSingleTupleTableSlot(slot);
+  tuplestore_select_read_pointer(rows, 0); // leave the store as we found it
 }
 
 Datum fire_row_trigger(FunctionCallInfo fcinfo) {

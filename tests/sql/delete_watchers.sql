@@ -49,12 +49,29 @@ SELECT * FROM watcher_triggers WHERE table_name::text IN ('later_parent', 'lone'
 SELECT label, table_name, op, key_columns FROM ectowatch_watchers
  WHERE label IN ('later_parent_deleted', 'lone_deleted', 'attached_gone') ORDER BY label;
 
+-- Other statement triggers of the table read the same transition table,
+-- before and after the watcher's (triggers fire in name order): all rows each.
+CREATE TABLE shared (id int PRIMARY KEY);
+INSERT INTO shared SELECT generate_series(1, 3);
+SELECT ectowatch_watch('shared', 'deleted');
+CREATE FUNCTION count_old_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE NOTICE '% saw % deleted rows', TG_NAME, (SELECT count(*) FROM old_rows);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER aa_before AFTER DELETE ON shared REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION count_old_rows();
+CREATE TRIGGER zz_after AFTER DELETE ON shared REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION count_old_rows();
+DELETE FROM shared;
+
 -- The trigger function refuses a statement trigger without a transition table.
 CREATE TABLE misused (id int PRIMARY KEY);
 CREATE TRIGGER misused AFTER DELETE ON misused FOR EACH STATEMENT
   EXECUTE FUNCTION ectowatch_row_trigger('2', 'misused', 'notify', '1', 'id');
 DELETE FROM misused;
 
-DROP TABLE plain, parted, base, derived, later_parent, later_child, lone, parted_two, misused CASCADE;
+DROP TABLE plain, parted, base, derived, later_parent, later_child, lone, parted_two, shared, misused CASCADE;
+DROP FUNCTION count_old_rows();
 DROP VIEW watcher_triggers;
 SELECT count(*) AS watchers_left FROM ectowatch_watchers;
