@@ -8,7 +8,18 @@
 --
 -- Existing DELETE watchers keep their row trigger, which stays correct, until
 -- ectowatch_watch() runs for them again (the upgrade takes no lock on user
--- tables); README.md gives the statement that does it for all of them.
+-- tables); ectowatch_watchers.fires shows which, and README.md gives the
+-- statement that converts them all.
+
+-- How each watcher fires: 'row' or 'statement' (a DELETE watcher over its
+-- transition table), read from its trigger.
+CREATE OR REPLACE VIEW @extschema@.ectowatch_watchers AS
+    SELECT c.label, c.table_name, c.op, c.label AS channel, c.key_columns, c.extra_columns,
+           c.trigger_columns, c.condition, c.replicated, c.delivery,
+           (SELECT CASE WHEN t.tgtype::int & 1 = 1 THEN 'row' ELSE 'statement' END
+              FROM pg_catalog.pg_trigger t
+             WHERE t.tgrelid = c.table_name AND t.tgname = 'ectowatch_' || c.label) AS fires
+      FROM @extschema@.ectowatch_catalog c;
 
 -- Creates or replaces the triggers of a watcher; returns the trigger's name.
 CREATE FUNCTION @extschema@.ectowatch_attach_triggers(

@@ -45,8 +45,8 @@ CREATE TABLE attached (id int PRIMARY KEY);
 SELECT ectowatch_watch('attached', 'deleted', label => 'attached_gone');
 ALTER TABLE parted_two ATTACH PARTITION attached FOR VALUES FROM (0) TO (10);
 SELECT * FROM watcher_triggers WHERE table_name::text IN ('later_parent', 'lone', 'attached');
--- Their catalog entries are unchanged.
-SELECT label, table_name, op, key_columns FROM ectowatch_watchers
+-- Their catalog entries are unchanged; the view says how they fire.
+SELECT label, table_name, op, key_columns, fires FROM ectowatch_watchers
  WHERE label IN ('later_parent_deleted', 'lone_deleted', 'attached_gone') ORDER BY label;
 
 -- Other statement triggers of the table read the same transition table,
@@ -75,3 +75,17 @@ DROP TABLE plain, parted, base, derived, later_parent, later_child, lone, parted
 DROP FUNCTION count_old_rows();
 DROP VIEW watcher_triggers;
 SELECT count(*) AS watchers_left FROM ectowatch_watchers;
+
+-- Updating from 0.3.0 leaves an existing DELETE watcher a row trigger (no
+-- lock on user tables); watching again, as README.md shows, converts it.
+DROP EXTENSION ectowatch;
+CREATE EXTENSION ectowatch VERSION '0.3.0';
+CREATE TABLE upgraded (id int PRIMARY KEY);
+SELECT ectowatch_watch('upgraded', 'deleted');
+ALTER EXTENSION ectowatch UPDATE TO '0.4.0';
+SELECT label, fires FROM ectowatch_watchers;
+SELECT ectowatch_watch(table_name, op, label, trigger_columns, extra_columns, key_columns,
+                       condition, replicated, delivery)
+  FROM ectowatch_watchers WHERE op = 'deleted' AND fires = 'row';
+SELECT label, fires FROM ectowatch_watchers;
+DROP TABLE upgraded;
