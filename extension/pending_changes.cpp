@@ -4,6 +4,7 @@
 #include "message_packer.hpp"
 #include "relay.hpp"
 
+#include <optional>
 #include <string>
 
 namespace ectowatch {
@@ -228,14 +229,15 @@ bool relay_can_run() {
   return reason == nullptr;
 }
 
-Route route_of(Delivery delivery, int &relay_state) {
+// `relay_available`: looked up once per commit, when a message first needs it.
+Route route_of(Delivery delivery, std::optional<bool> &relay_available) {
   if (delivery == Delivery::durable)
     return Route::durable;
   if (delivery == Delivery::notify && !relay_all)
     return Route::notify;
-  if (relay_state < 0)
-    relay_state = relay_can_run() ? 1 : 0;
-  return relay_state ? Route::relay : Route::notify;
+  if (!relay_available)
+    relay_available = relay_can_run();
+  return *relay_available ? Route::relay : Route::notify;
 }
 
 // Sends the queued messages; `wal_only` (at PREPARE) sends only the WAL
@@ -244,11 +246,11 @@ Route route_of(Delivery delivery, int &relay_state) {
 uint64 send_pending(bool wal_only) {
   std::string payload;
   uint64 unsent = 0;
-  int relay_state = -1; // unknown until a message needs it
+  std::optional<bool> relay_available;
   for (PendingQueue *queue = first_queue; queue; queue = queue->next) {
     for (uint32 i = 0; i < queue->message_count; ++i) {
       const QueuedMessage &message = queue->messages[i];
-      Route route = route_of(message.delivery, relay_state);
+      Route route = route_of(message.delivery, relay_available);
       if (wal_only && route == Route::notify) {
         unsent += message.prefix ? message.rows + message.dropped : 1;
         continue;

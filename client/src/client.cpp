@@ -276,6 +276,16 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     enqueue_error(std::make_exception_ptr(error));
   }
 
+  // The constructors' first connection: now (errors are thrown), or in the
+  // background (a failure is reported and retried).
+  void connect_first() {
+    std::lock_guard lock(connection_mutex);
+    if (options.connect_in_background)
+      try_reconnect_locked();
+    else
+      connect_locked();
+  }
+
   void try_reconnect_locked() {
     if (Clock::now() < next_attempt)
       return;
@@ -722,21 +732,13 @@ void Subscription::reset() {
 
 Client::Client(const std::string &conninfo, ClientOptions options)
     : impl_(std::make_shared<Impl>(conninfo, std::move(options), std::nullopt)) {
-  std::lock_guard lock(impl_->connection_mutex);
-  if (impl_->options.connect_in_background)
-    impl_->try_reconnect_locked(); // a failure is reported and retried
-  else
-    impl_->connect_locked();
+  impl_->connect_first();
 }
 
 Client::Client(const std::string &conninfo, Durable durable, ClientOptions options) {
   detail::check_slot_name(durable.slot);
   impl_ = std::make_shared<Impl>(conninfo, std::move(options), std::move(durable));
-  std::lock_guard lock(impl_->connection_mutex);
-  if (impl_->options.connect_in_background)
-    impl_->try_reconnect_locked();
-  else
-    impl_->connect_locked();
+  impl_->connect_first();
 }
 
 Client::~Client() {

@@ -142,20 +142,6 @@ private:
   bool non_ascii_ = false;
 };
 
-bool op(Cursor &in, Op &result) {
-  if (in.skip("inserted\""))
-    result = Op::inserted;
-  else if (in.skip("updated\""))
-    result = Op::updated;
-  else if (in.skip("deleted\""))
-    result = Op::deleted;
-  else if (in.skip("truncated\""))
-    result = Op::truncated;
-  else
-    return false;
-  return true;
-}
-
 // A column value: a plain string, a number, true, false or null.
 bool value(Cursor &in, Value &result) {
   std::string_view json, content;
@@ -196,8 +182,12 @@ bool row(Cursor &in, Message &message, std::size_t &columns) {
 // The header, `{"v":1,...,"rows":[`, into `message`.
 bool header(Cursor &in, Message &message) {
   std::string_view text;
-  if (!in.skip(R"({"v":1,"op":")") || !op(in, message.op))
+  if (!in.skip(R"({"v":1,"op":)") || !in.string(text))
     return false;
+  std::optional<Op> op = op_named(text);
+  if (!op)
+    return false;
+  message.op = *op;
   if (!in.skip(R"(,"table":)") || !in.string(text))
     return false;
   message.table.assign(text);

@@ -2,6 +2,7 @@
 #include "ectowatch/errors.hpp"
 #include "ectowatch/message.hpp"
 #include "json_text.hpp"
+#include "message_decoder.hpp"
 
 #include <charconv>
 #include <cstdlib>
@@ -22,10 +23,16 @@ std::string_view to_string(Op op) {
   return "unknown";
 }
 
-Op parse_op(std::string_view text) {
+std::optional<Op> detail::op_named(std::string_view text) {
   for (Op op : {Op::inserted, Op::updated, Op::deleted, Op::truncated})
     if (to_string(op) == text)
       return op;
+  return std::nullopt;
+}
+
+Op parse_op(std::string_view text) {
+  if (auto op = detail::op_named(text))
+    return *op;
   throw UsageError("unknown op \"" + std::string(text) + "\": use inserted, updated or deleted");
 }
 

@@ -237,16 +237,10 @@ void decode_with_simdjson(std::string_view channel, Message &message, std::vecto
         has_v = true;
       } else if (name == "op") {
         std::string_view op = field.value().get_string();
-        if (op == "inserted")
-          message.op = Op::inserted;
-        else if (op == "updated")
-          message.op = Op::updated;
-        else if (op == "deleted")
-          message.op = Op::deleted;
-        else if (op == "truncated")
-          message.op = Op::truncated;
-        else
+        auto named = op_named(op);
+        if (!named)
           fail(channel, payload, "unknown op \"" + std::string(op) + "\"");
+        message.op = *named;
         has_op = true;
       } else if (name == "table") {
         message.table = std::string(std::string_view(field.value().get_string()));

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -24,6 +25,10 @@ std::shared_ptr<const Message> decode_message(std::string_view channel, std::str
 // The same for an output row of an 'ectowatch' replication slot, written at
 // WAL position `lsn` (there is no channel: the label is the message's).
 std::shared_ptr<const Message> decode_slot_message(std::uint64_t lsn, std::string_view payload);
+
+// "inserted" -> Op::inserted; nothing for a name that is not an op (parse_op
+// throws instead).
+std::optional<Op> op_named(std::string_view text);
 
 // "16/B374D848" -> 0x16B374D848 (a WAL position as PostgreSQL writes it); 0
 // for anything else.
