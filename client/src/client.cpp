@@ -96,7 +96,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   // dispatcher is working through.
   std::atomic<std::size_t> queued_bytes{0};
   // Decoded while reading one batch from the socket; queued together (connection_mutex).
-  std::vector<Work> arrivals;
+  std::deque<Work> arrivals;
   // Coalescing windows that end: (due, subscription, key).
   std::multimap<Clock::time_point, std::pair<std::weak_ptr<Subscription::State>, std::string>> timers;
   std::mutex dispatch_mutex;                                // one dispatcher at a time: callbacks never overlap
@@ -135,10 +135,19 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void enqueue_arrivals() {
     if (arrivals.empty())
       return;
+    std::size_t bytes = 0;
+    for (const Work &work : arrivals)
+      bytes += size_of(work);
     {
       std::lock_guard lock(queue_mutex);
-      for (Work &work : arrivals)
-        push_locked(std::move(work));
+      if (queue.empty() && (durable || queued_bytes + bytes <= options.max_buffered_bytes)) {
+        // The usual case: the dispatcher has caught up, so the batch becomes the queue.
+        queue.swap(arrivals);
+        queued_bytes += bytes;
+      } else {
+        for (Work &work : arrivals)
+          push_locked(std::move(work));
+      }
     }
     arrivals.clear();
     queue_changed.notify_all();
@@ -611,10 +620,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   // Durable: every callback for `work` has returned; its position may be confirmed.
   void mark_done(const Work &work) {
+    if (!durable)
+      return; // nothing to confirm: positions and transactions are the slot's
     std::uint64_t lsn = 0;
     if (auto *message = std::get_if<std::shared_ptr<const Message>>(&work)) {
       lsn = (*message)->lsn;
-      inside_transaction = durable.has_value();
+      inside_transaction = true;
     } else if (auto *position = std::get_if<Position>(&work)) {
       lsn = position->lsn;
       if (position->transaction_end)
@@ -641,12 +652,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
           break;
         batch.swap(queue);
       }
+      std::size_t done_bytes = 0;
       while (!batch.empty() && !halted()) {
         delivered += dispatch(batch.front());
         mark_done(batch.front());
-        queued_bytes -= size_of(batch.front());
+        done_bytes += size_of(batch.front());
         batch.pop_front();
       }
+      queued_bytes -= done_bytes; // counted until its batch is through
       if (!batch.empty()) {
         std::lock_guard lock(queue_mutex);
         queue.insert(queue.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));

@@ -190,12 +190,13 @@ bool header(Cursor &in, Message &message) {
   message.op = *op;
   if (!in.skip(R"(,"table":)") || !in.string(text))
     return false;
-  message.table.assign(text);
+  assign_if_different(message.table, text);
   if (!in.skip(R"(,"label":)") || !in.string(text))
     return false;
-  message.label.assign(text);
+  assign_if_different(message.label, text);
   if (!in.skip(R"(,"key":[)"))
     return false;
+  message.key_columns.clear();
   do {
     if (!in.string(text))
       return false;
@@ -212,9 +213,10 @@ bool decode_canonical(Message &message, std::vector<std::size_t> &row_sizes, Can
   if (!last.text.empty() && payload.starts_with(last.text)) {
     in.advance(last.text.size(), last.non_ascii);
     message.op = last.op;
-    message.table.assign(last.table);
-    message.label.assign(last.label);
-    message.key_columns.assign(last.key_columns.begin(), last.key_columns.end());
+    assign_if_different(message.table, last.table);
+    assign_if_different(message.label, last.label);
+    if (message.key_columns != last.key_columns)
+      message.key_columns = last.key_columns;
   } else {
     if (!header(in, message))
       return false;

@@ -148,20 +148,25 @@ std::uint64_t parse_lsn(std::string_view text) {
 
 namespace {
 
-// Everything decoding fills in from the payload (the fast path may have
-// filled part of it before it gave up).
-void clear_decoded(Message &message) {
-  message.version = 1;
-  message.op = Op::inserted;
-  message.table.clear();
-  message.label.clear();
-  message.key_columns.clear();
+// What each message has of its own: rows, columns, flags.
+void clear_body(Message &message) {
   message.rows.clear();
   message.truncated = false;
   message.dropped = 0;
   message.lsn = 0;
   message.columns.clear();
   message.unescaped.clear();
+}
+
+// Everything decoding fills in from the payload (the fast path may have
+// filled part of it before it gave up).
+void clear_decoded(Message &message) {
+  clear_body(message);
+  message.version = 1;
+  message.op = Op::inserted;
+  message.table.clear();
+  message.label.clear();
+  message.key_columns.clear();
 }
 
 // Decoded messages are recycled, so decoding the next one allocates almost
@@ -194,9 +199,11 @@ public:
 private:
   static constexpr std::size_t kMaxBytesKept = 64 * 1024; // 256 of these at most: a few MB kept
 
+  // The header fields (op, table, label, key columns, channel) are left as
+  // they are: decoding overwrites them, copying only what differs, and a
+  // pooled message most often held a message of the same watcher.
   static void clear(Message &message) {
-    clear_decoded(message);
-    message.channel.clear();
+    clear_body(message);
     message.payload.clear();
   }
 
@@ -307,7 +314,7 @@ std::shared_ptr<Message> decode(std::string_view channel, std::string_view paylo
     for (const std::string &key : message->key_columns)
       if (!row.has(key))
         fail(channel, payload, "a row lacks key column \"" + key + "\"");
-  message->channel.assign(from_slot ? std::string_view(message->label) : channel);
+  assign_if_different(message->channel, from_slot ? std::string_view(message->label) : channel);
   return message;
 }
 

@@ -30,6 +30,13 @@ std::shared_ptr<const Message> decode_slot_message(std::uint64_t lsn, std::strin
 // throws instead).
 std::optional<Op> op_named(std::string_view text);
 
+// Decoded messages are pooled, and a pooled message most often held one of the
+// same watcher: its table, label and channel are copied only when they differ.
+inline void assign_if_different(std::string &field, std::string_view value) {
+  if (field != value)
+    field.assign(value);
+}
+
 // "16/B374D848" -> 0x16B374D848 (a WAL position as PostgreSQL writes it); 0
 // for anything else.
 std::uint64_t parse_lsn(std::string_view text);

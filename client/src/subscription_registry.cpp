@@ -108,8 +108,21 @@ bool SubscriptionRegistry::remove(const Subscription::State &subscription) {
   }
   if (--index.count > 0)
     return false;
+  if (last_index_ == &index)
+    last_index_ = nullptr;
   labels_.erase(found);
   return true;
+}
+
+const SubscriptionRegistry::LabelIndex *SubscriptionRegistry::find_locked(std::string_view label) const {
+  if (last_index_ && label == last_label_)
+    return last_index_;
+  auto found = labels_.find(label);
+  if (found == labels_.end())
+    return nullptr;
+  last_label_.assign(label);
+  last_index_ = &found->second;
+  return last_index_;
 }
 
 bool SubscriptionRegistry::wants(std::string_view label) const {
@@ -128,10 +141,10 @@ std::vector<std::string> SubscriptionRegistry::labels() const {
 void SubscriptionRegistry::match(const Message &message, std::vector<Match> &out) const {
   out.clear();
   std::lock_guard lock(mutex_);
-  auto found = labels_.find(message.label);
-  if (found == labels_.end())
+  const LabelIndex *found = find_locked(message.label);
+  if (!found)
     return;
-  const LabelIndex &index = found->second;
+  const LabelIndex &index = *found;
   for (std::size_t row_index = 0; row_index < message.rows.size(); ++row_index) {
     const Row &row = message.rows[row_index];
     std::size_t first = out.size();

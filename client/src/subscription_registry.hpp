@@ -84,8 +84,15 @@ private:
     std::size_t count = 0;
   };
 
+  // The index of `label`, or null. Remembers the last label found: a
+  // listener's messages mostly come from one watcher in a row, and hashing
+  // the label was a quarter of matching a one-row message.
+  const LabelIndex *find_locked(std::string_view label) const;
+
   mutable std::mutex mutex_;
   StringMap<LabelIndex> labels_;
+  mutable std::string last_label_;                 // under mutex_
+  mutable const LabelIndex *last_index_ = nullptr; // labels_[last_label_]; null after a label is removed
 };
 
 } // namespace detail
