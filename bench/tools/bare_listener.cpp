@@ -3,33 +3,12 @@
 //                                      notification "report FILE" write
 //                                      "channel notifications rows" lines to FILE
 //   bare_listener throughput CHANNEL N print notifications/s for N notifications
-#include <libpq-fe.h>
-#include <poll.h>
+#include "notify_loop.hpp"
 
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <fstream>
-#include <iostream>
 #include <map>
-#include <string>
 
 namespace {
-
-PGconn *connect_and_listen(int count, char **channels) {
-  PGconn *conn = PQconnectdb("");
-  if (PQstatus(conn) != CONNECTION_OK) {
-    std::cerr << "bare_listener: " << PQerrorMessage(conn);
-    std::exit(1);
-  }
-  for (int i = 0; i < count; ++i) {
-    char *quoted = PQescapeIdentifier(conn, channels[i], std::strlen(channels[i]));
-    PQclear(PQexec(conn, (std::string("LISTEN ") + quoted).c_str()));
-    PQfreemem(quoted);
-  }
-  return conn;
-}
 
 // Rows in a payload: an ectowatch message counts its row objects, anything else is one row.
 long rows_in(const char *payload) {
@@ -41,32 +20,15 @@ long rows_in(const char *payload) {
   return rows;
 }
 
-template <typename OnNotify> void loop(PGconn *conn, OnNotify on_notify) {
-  for (;;) {
-    pollfd fd{PQsocket(conn), POLLIN, 0};
-    ::poll(&fd, 1, 1000);
-    if (!PQconsumeInput(conn)) {
-      std::cerr << "bare_listener: " << PQerrorMessage(conn);
-      std::exit(1);
-    }
-    while (PGnotify *notify = PQnotifies(conn)) {
-      bool done = on_notify(notify);
-      PQfreemem(notify);
-      if (done)
-        return;
-    }
-  }
-}
-
 } // namespace
 
 int main(int argc, char **argv) {
   if (argc >= 3 && std::strcmp(argv[1], "drain") == 0) {
     const std::string control = "bench_control";
-    PGconn *conn = connect_and_listen(argc - 2, argv + 2);
+    PGconn *conn = bench::connect_and_listen(argc - 2, argv + 2);
     PQclear(PQexec(conn, "LISTEN bench_control"));
     std::map<std::string, std::pair<long, long>> counts;
-    loop(conn, [&](PGnotify *notify) {
+    bench::loop(conn, [&](PGnotify *notify) {
       if (control == notify->relname) {
         std::string command = notify->extra;
         if (command.rfind("report ", 0) == 0) {
@@ -83,18 +45,7 @@ int main(int argc, char **argv) {
       return false;
     });
   } else if (argc == 4 && std::strcmp(argv[1], "throughput") == 0) {
-    long wanted = std::atol(argv[3]);
-    PGconn *conn = connect_and_listen(1, argv + 2);
-    std::cout << "ready" << std::endl;
-    long received = 0;
-    auto first = std::chrono::steady_clock::now();
-    loop(conn, [&](PGnotify *) {
-      if (received++ == 0)
-        first = std::chrono::steady_clock::now();
-      return received == wanted;
-    });
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - first).count();
-    std::cout << static_cast<long>(received / seconds) << std::endl;
+    bench::measure_throughput(argv[2], std::atol(argv[3]), [](PGnotify *) {});
   } else {
     std::cerr << "usage: bare_listener drain CHANNEL... | throughput CHANNEL N\n";
     return 2;
