@@ -2,7 +2,8 @@
 //   bare_listener drain CHANNEL...     drain forever; on a `bench_control`
 //                                      notification "report FILE" write
 //                                      "channel notifications rows" lines to FILE
-//   bare_listener throughput CHANNEL N print notifications/s for N notifications
+//   bare_listener throughput CHANNEL N print notifications/s and CPU µs per
+//                                      notification for N notifications
 #include "notify_loop.hpp"
 
 #include <fstream>

@@ -1,6 +1,9 @@
 // The ectowatch client as a listener: client_throughput LABEL N [KEY_SUBSCRIPTIONS]
-// prints rows/s received, decoded and dispatched to one subscriber for N rows.
+// prints rows/s received, decoded and dispatched to one subscriber for N rows,
+// and its CPU per row (rate_report.hpp).
 // KEY_SUBSCRIPTIONS extra Key subscriptions (ids that never arrive) are registered too.
+#include "rate_report.hpp"
+
 #include <ectowatch/ectowatch.hpp>
 
 #include <poll.h>
@@ -33,6 +36,5 @@ int main(int argc, char **argv) {
     ::poll(&fd, 1, 1000);
     client.process();
   }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - first).count();
-  std::cout << static_cast<long>(received / seconds) << std::endl;
+  bench::print_rate_and_cpu(received, first);
 }

@@ -2,6 +2,8 @@
 // PQconsumeInput/PQnotifies in a poll loop, as any libpq application writes it.
 #pragma once
 
+#include "rate_report.hpp"
+
 #include <libpq-fe.h>
 #include <poll.h>
 
@@ -46,7 +48,7 @@ template <typename OnNotify> void loop(PGconn *conn, OnNotify on_notify) {
 }
 
 // LISTENs on `channel`, prints "ready", hands `wanted` notifications to
-// on_notify(PGnotify *), then prints notifications/s from the first to the last.
+// on_notify(PGnotify *), then prints its rate and CPU (rate_report.hpp).
 template <typename OnNotify> void measure_throughput(char *channel, long wanted, OnNotify on_notify) {
   PGconn *conn = connect_and_listen(1, &channel);
   std::cout << "ready" << std::endl;
@@ -58,8 +60,7 @@ template <typename OnNotify> void measure_throughput(char *channel, long wanted,
     on_notify(notify);
     return received == wanted;
   });
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - first).count();
-  std::cout << static_cast<long>(received / seconds) << std::endl;
+  print_rate_and_cpu(received, first);
   PQfinish(conn);
 }
 

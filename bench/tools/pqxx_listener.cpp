@@ -1,5 +1,7 @@
 // libpqxx (Debian's libpqxx-dev, 6.x) as a listener: pqxx_listener CHANNEL N
-// prints notifications/s for N notifications.
+// prints notifications/s for N notifications and its CPU per notification.
+#include "rate_report.hpp"
+
 #include <pqxx/pqxx>
 
 #include <chrono>
@@ -31,6 +33,5 @@ int main(int argc, char **argv) {
   std::cout << "ready" << std::endl;
   while (counter.received < wanted)
     conn.await_notification();
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - counter.first).count();
-  std::cout << static_cast<long>(counter.received / seconds) << std::endl;
+  bench::print_rate_and_cpu(counter.received, counter.first);
 }
