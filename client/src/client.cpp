@@ -652,14 +652,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
           break;
         batch.swap(queue);
       }
-      std::size_t done_bytes = 0;
       while (!batch.empty() && !halted()) {
         delivered += dispatch(batch.front());
         mark_done(batch.front());
-        done_bytes += size_of(batch.front());
+        // Room for the reading side as soon as a message is through, so a
+        // slow consumer's long batch does not hold the whole budget.
+        queued_bytes -= size_of(batch.front());
         batch.pop_front();
       }
-      queued_bytes -= done_bytes; // counted until its batch is through
       if (!batch.empty()) {
         std::lock_guard lock(queue_mutex);
         queue.insert(queue.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
