@@ -86,7 +86,7 @@ private:
 
   // The index of `label`, or null. Remembers the last label found: a
   // listener's messages mostly come from one watcher in a row, and hashing
-  // the label was a quarter of matching a one-row message.
+  // the label was a third of matching a one-row message.
   const LabelIndex *find_locked(std::string_view label) const;
 
   mutable std::mutex mutex_;
