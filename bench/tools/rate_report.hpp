@@ -1,8 +1,8 @@
 // What every throughput listener prints when it is done: "RATE CPU", the
 // messages per second from the first message to the last, and the
-// microseconds of its own CPU (user + system) per message. The CPU does not
-// depend on how fast the server sends, so it compares listeners more steadily
-// than their rates do on a machine where the sender shares the two cores.
+// microseconds of its own CPU (user + system) per message: the listener's own
+// cost, apart from how fast the server sends (it still varies between runs on
+// a shared machine: docs/performance.md).
 #pragma once
 
 #include <sys/resource.h>
