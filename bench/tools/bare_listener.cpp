@@ -2,8 +2,9 @@
 //   bare_listener drain CHANNEL...     drain forever; on a `bench_control`
 //                                      notification "report FILE" write
 //                                      "channel notifications rows" lines to FILE
-//   bare_listener throughput CHANNEL N print notifications/s and CPU µs per
-//                                      notification for N notifications
+//   bare_listener throughput CHANNEL N print notifications/s, CPU µs per
+//                                      notification and the machine probe
+//                                      (rate_report.hpp) for N notifications
 #include "notify_loop.hpp"
 
 #include <fstream>

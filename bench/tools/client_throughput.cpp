@@ -1,6 +1,6 @@
 // The ectowatch client as a listener: client_throughput LABEL N [KEY_SUBSCRIPTIONS]
 // prints rows/s received, decoded and dispatched to one subscriber for N rows,
-// and its CPU per row (rate_report.hpp).
+// its CPU per row and the machine probe (rate_report.hpp).
 // KEY_SUBSCRIPTIONS extra Key subscriptions (ids that never arrive) are registered too.
 #include "rate_report.hpp"
 
@@ -30,11 +30,12 @@ int main(int argc, char **argv) {
   std::vector<ectowatch::Subscription> by_key;
   for (long k = 0; k < keys; ++k)
     by_key.push_back(client.subscribe(label, ectowatch::Key{-1 - k}, [](const ectowatch::Event &) {}));
+  bench::RateReport report;
   std::cout << "ready" << std::endl;
   while (received < wanted) {
     pollfd fd{client.socket(), POLLIN, 0};
     ::poll(&fd, 1, 1000);
     client.process();
   }
-  bench::print_rate_and_cpu(received, first);
+  report.print(received, first);
 }

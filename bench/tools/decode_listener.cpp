@@ -2,7 +2,8 @@
 // notification is decoded into a Message (the client's pool and fast path)
 // and dropped, with no registry, queue or callback. Between bare_listener and
 // client_throughput it splits a client's cost into decoding and dispatching.
-//   decode_listener CHANNEL N   prints notifications/s and CPU µs per notification
+//   decode_listener CHANNEL N   prints notifications/s, CPU µs per notification
+//                               and the machine probe (rate_report.hpp)
 #include "notify_loop.hpp"
 
 #include "message_decoder.hpp"

@@ -48,9 +48,10 @@ template <typename OnNotify> void loop(PGconn *conn, OnNotify on_notify) {
 }
 
 // LISTENs on `channel`, prints "ready", hands `wanted` notifications to
-// on_notify(PGnotify *), then prints its rate and CPU (rate_report.hpp).
+// on_notify(PGnotify *), then prints its rate, CPU and probe (rate_report.hpp).
 template <typename OnNotify> void measure_throughput(char *channel, long wanted, OnNotify on_notify) {
   PGconn *conn = connect_and_listen(1, &channel);
+  RateReport report;
   std::cout << "ready" << std::endl;
   long received = 0;
   auto first = std::chrono::steady_clock::now();
@@ -60,7 +61,7 @@ template <typename OnNotify> void measure_throughput(char *channel, long wanted,
     on_notify(notify);
     return received == wanted;
   });
-  print_rate_and_cpu(received, first);
+  report.print(received, first);
   PQfinish(conn);
 }
 

@@ -1,5 +1,6 @@
 // libpqxx (Debian's libpqxx-dev, 6.x) as a listener: pqxx_listener CHANNEL N
-// prints notifications/s for N notifications and its CPU per notification.
+// prints notifications/s for N notifications, its CPU per notification and
+// the machine probe (rate_report.hpp).
 #include "rate_report.hpp"
 
 #include <pqxx/pqxx>
@@ -30,8 +31,9 @@ int main(int argc, char **argv) {
   pqxx::connection conn;
   Counter counter(conn, argv[1]);
   conn.get_notifs(); // issues the LISTEN
+  bench::RateReport report;
   std::cout << "ready" << std::endl;
   while (counter.received < wanted)
     conn.await_notification();
-  bench::print_rate_and_cpu(counter.received, counter.first);
+  report.print(counter.received, counter.first);
 }
