@@ -6,7 +6,7 @@
 // - PROBE: whether the listener's core was shared around the run
 //   (probe_machine(); the higher of a probe just before "ready" and one just
 //   after the last message).
-// Why the probe: on this VM the same code needs up to 1.75 times as long in
+// Why the probe: on this VM the same code needs up to about twice as long in
 // windows of a second to minutes, and only code with independent
 // instructions (most code) slows down, while a chain of dependent
 // multiplications keeps its speed: the signature of a core whose execution
@@ -78,7 +78,7 @@ template <typename Measure> auto with_other_core_busy(Measure measure) {
 
 // How much slower this core runs independent work than a dependent chain
 // right now (~20 ms each) with the other core busy: about 1.0 on a quiet
-// core, up to 1.75 on a shared one here.
+// core, up to about 2 on a shared one here.
 inline double probe_machine() {
   return with_other_core_busy([] {
     using clock = std::chrono::steady_clock;
