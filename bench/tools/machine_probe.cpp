@@ -1,10 +1,15 @@
 // Shows whether this machine's cores are shared right now, with no
-// PostgreSQL involved: machine_probe [SECONDS] prints, every ~100 ms, the
-// probe every listener reports (rate_report.hpp: independent arithmetic over
-// a dependent chain with the other core busy, ~1.0 on a quiet core) and the
-// time of a malloc/free pair with the other core busy too, ordinary code that
-// slows down with it. On the 2-core VM of docs/performance.md both move
-// together between two levels within seconds.
+// PostgreSQL involved: machine_probe [SECONDS] prints, every ~150 ms,
+// - the probe every listener reports (rate_report.hpp: independent
+//   arithmetic over a dependent chain with the other core busy, ~1.0 on a
+//   quiet core);
+// - the same probe with the other core idle: when it reads ~1.0 while the
+//   first does not, the host is running this VM's two vCPUs on one physical
+//   core (do not pin it with taskset: its busy thread needs the other vCPU);
+// - the time of a malloc/free pair with the other core busy, ordinary code
+//   that slows down with the probe.
+// docs/performance.md ("Where the listener time goes") shows what it printed
+// on the 2-core VM the figures come from.
 #include "rate_report.hpp"
 
 #include <chrono>
@@ -31,9 +36,10 @@ double malloc_free_ns() {
 int main(int argc, char **argv) {
   double seconds = argc > 1 ? std::atof(argv[1]) : 10;
   auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  std::printf("probe  malloc+free ns\n");
+  std::printf("probe  alone  malloc+free ns\n");
   while (std::chrono::steady_clock::now() < end) {
     double probe = bench::probe_machine();
-    std::printf("%5.2f  %6.1f\n", probe, bench::with_other_core_busy(malloc_free_ns));
+    double alone = bench::independent_over_dependent();
+    std::printf("%5.2f  %5.2f  %6.1f\n", probe, alone, bench::with_other_core_busy(malloc_free_ns));
   }
 }
