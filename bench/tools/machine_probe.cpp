@@ -1,6 +1,6 @@
 // Shows whether this machine's cores are shared right now, with no
 // PostgreSQL involved: machine_probe [SECONDS] prints, every ~150 ms,
-// - the probe every listener reports (rate_report.hpp: independent
+// - the probe every listener reports (machine_probe.hpp: independent
 //   arithmetic over a dependent chain with the other core busy, ~1.0 on a
 //   quiet core);
 // - the same probe with the other core idle: when it reads ~1.0 while the
@@ -10,7 +10,7 @@
 //   that slows down with the probe.
 // docs/performance.md ("Where the listener time goes") shows what it printed
 // on the 2-core VM the figures come from.
-#include "rate_report.hpp"
+#include "machine_probe.hpp"
 
 #include <chrono>
 #include <cstdio>
