@@ -24,12 +24,12 @@
 -- caller whose snapshot predates the winner's commit (REPEATABLE READ) fails
 -- too instead of taking the label a second time.
 --
--- Reserved labels. ectowatch's own channels begin with ectowatch_ (today
--- ectowatch_resync, on which every client listens for "your messages may be
--- lost"). New watchers may not take a label that begins with ectowatch_, in any
--- letter case since an unquoted LISTEN folds to lower case (SQLSTATE 42939
--- reserved_name). That includes the default label of a table whose name begins
--- with ectowatch_: such a table needs an explicit label.
+-- Reserved labels. ectowatch's own channels begin with ectowatch_ and never
+-- end in _inserted, _updated or _deleted (today only ectowatch_resync, on which
+-- every client listens for "your messages may be lost"). New watchers may not
+-- take such a label, in any letter case since an unquoted LISTEN folds to lower
+-- case (SQLSTATE 42939 reserved_name). The suffixes stay free so that the
+-- default label <table>_<op> of a table named ectowatch_... keeps working.
 --
 -- Existing watchers: the update changes none of them and takes no lock on
 -- user tables.
@@ -42,6 +42,14 @@
 --   replaced by another label's trigger of the same name) stays broken until
 --   ectowatch_watch runs again for it; the update WARNs about each with that
 --   statement. ectowatch_forget_dropped keeps its catalog row meanwhile.
+
+-- The one place where the reserved labels are defined (see above).
+CREATE FUNCTION @extschema@.ectowatch_label_reserved(label text) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT starts_with(lower(label), 'ectowatch_') AND lower(label) !~ '_(inserted|updated|deleted)$' $$;
+COMMENT ON FUNCTION @extschema@.ectowatch_label_reserved(text) IS
+    'Internal: whether a label is one of ectowatch''s own channels, which watchers may not use';
 
 -- The one place where a watcher's trigger names are made (see above).
 CREATE FUNCTION @extschema@.ectowatch_trigger_name(label text, for_truncate boolean) RETURNS text
@@ -68,8 +76,9 @@ COMMENT ON VIEW @extschema@.ectowatch_triggers IS
     'Internal: the triggers that send for ectowatch watchers, and the label each sends for';
 
 -- Serializes the watch and unwatch calls of one label until the end of the
--- transaction (advisory locks live in a space shared with applications: the
--- key is a 64-bit hash of a text no application uses).
+-- transaction. Advisory locks live in one space with the application's: the
+-- key is a 64-bit hash of 'ectowatch label <label>', and a chance collision
+-- only makes a call wait.
 CREATE FUNCTION @extschema@.ectowatch_lock_label(label text) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
@@ -317,18 +326,12 @@ BEGIN
     END IF;
     -- ectowatch's own channels (see the top of this section); a watcher made
     -- with such a label before 0.5.0 may still be refreshed.
-    IF existing.label IS NULL AND starts_with(lower(label), 'ectowatch_') THEN
-        RAISE EXCEPTION 'ectowatch_watch: label % is reserved: labels beginning with "ectowatch_" are ectowatch''s own channels',
-              quote_literal(label)
+    -- (A default label ends in _<op>, so it is never reserved.)
+    IF existing.label IS NULL AND @extschema@.ectowatch_label_reserved(label) THEN
+        RAISE EXCEPTION 'ectowatch_watch: label % is reserved for ectowatch''s own channels', quote_literal(label)
             USING ERRCODE = 'reserved_name',
-                  HINT = CASE WHEN given_label
-                              THEN 'Choose a label that does not begin with "ectowatch_" (in any letter case).'
-                              ELSE format('%s is the default label of %s: pass label => %L, or another name that does '
-                                          'not begin with "ectowatch_".', quote_literal(label), tbl,
-                                          -- the default label without "ectowatch_", still a valid label
-                                          CASE WHEN regexp_replace(label, '^ectowatch_', '', 'i') ~ '^[A-Za-z_]'
-                                               THEN '' ELSE 'w_' END || regexp_replace(label, '^ectowatch_', '', 'i'))
-                                   END;
+                  HINT = 'Labels that begin with "ectowatch_" (in any letter case) are reserved unless they end in '
+                         '"_inserted", "_updated" or "_deleted": choose another label.';
     END IF;
 
     -- Columns.
@@ -492,13 +495,14 @@ DECLARE
 BEGIN
     FOR w IN
         SELECT c.label, c.table_name FROM @extschema@.ectowatch_catalog c
-         WHERE starts_with(lower(c.label), 'ectowatch_') ORDER BY c.label
+         WHERE @extschema@.ectowatch_label_reserved(c.label) ORDER BY c.label
     LOOP
         RAISE WARNING 'ectowatch: watcher % of % uses a label that is reserved since 0.5.0', quote_literal(w.label), w.table_name
             USING DETAIL = CASE WHEN lower(w.label) = 'ectowatch_resync'
                                 THEN 'Its messages go to the channel on which ectowatch tells every client to resync: '
                                      'every client resyncs on each of them. It keeps working until it is unwatched.'
-                                ELSE 'Labels beginning with "ectowatch_" are ectowatch''s own channels. '
+                                ELSE 'Labels that begin with "ectowatch_" and do not end in "_inserted", "_updated" '
+                                     'or "_deleted" are ectowatch''s own channels. '
                                      'It keeps working until it is unwatched, but cannot be made again.' END,
                   HINT = format('Move it to another label: SELECT ectowatch_watch(table_name, op, ''new_label'', '
                                 'trigger_columns, extra_columns, key_columns, condition, replicated, delivery) '

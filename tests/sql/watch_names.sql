@@ -72,24 +72,27 @@ SELECT try($$SELECT ectowatch_watch('th', 'deleted', label => 'th_gone')$$);
 SELECT tgname, tgfoid::regproc FROM pg_trigger WHERE tgrelid = 'th'::regclass ORDER BY 1;
 SELECT count(*) AS th_watchers FROM ectowatch_watchers WHERE table_name = 'th'::regclass;
 
--- Reserved labels: ectowatch's own channels begin with ectowatch_ (the relay
--- worker's resync channel is ectowatch_resync), in any letter case, because an
--- unquoted LISTEN folds to lower case.
+-- Reserved labels: ectowatch's own channels begin with ectowatch_ and never
+-- end in _inserted, _updated or _deleted (the relay worker's resync channel is
+-- ectowatch_resync); in any letter case, because an unquoted LISTEN folds to
+-- lower case.
 SELECT try($$SELECT ectowatch_watch('ta', 'inserted', label => 'ectowatch_resync')$$);
 SELECT try($$SELECT ectowatch_watch('ta', 'inserted', label => 'ECTOWATCH_Resync')$$);
 SELECT try($$SELECT ectowatch_watch('ta', 'updated', label => 'ectowatch_future_channel')$$);
--- ...which a table named ectowatch_... reaches through its default label:
--- refused too, and the hint says what to pass instead.
+SELECT try($$SELECT ectowatch_watch('ta', 'updated', label => 'ectowatch_deleted_rows')$$);
+-- The suffixes stay free, so the default label of a table named
+-- ectowatch_... works, and so does the same label given explicitly.
 CREATE TABLE ectowatch_jobs (id int PRIMARY KEY);
-SELECT try($$SELECT ectowatch_watch('ectowatch_jobs', 'updated')$$);
-SELECT ectowatch_watch('ectowatch_jobs', 'updated', label => 'jobs_updated');
+SELECT ectowatch_watch('ectowatch_jobs', 'updated');
+SELECT ectowatch_watch('ectowatch_jobs', 'inserted', label => 'Ectowatch_Jobs_Inserted');
 \pset format aligned
 -- Labels that only look alike are fine.
 SELECT ectowatch_watch('ta', 'updated', label => 'ectowatch');
 SELECT ectowatch_watch('ta', 'inserted', label => 'my_ectowatch_resync');
 SELECT label FROM ectowatch_watchers WHERE label ILIKE '%ectowatch%' ORDER BY label;
 -- Nothing of the refused watchers was left behind.
-SELECT count(*) AS reserved_triggers FROM pg_trigger
- WHERE split_part(encode(tgargs, 'escape'), '\000', 2) ILIKE 'ectowatch\_%';
+SELECT count(*) AS refused_triggers FROM pg_trigger
+ WHERE split_part(encode(tgargs, 'escape'), '\000', 2)
+       IN ('ectowatch_resync', 'ECTOWATCH_Resync', 'ectowatch_future_channel', 'ectowatch_deleted_rows');
 
 DROP SCHEMA names CASCADE;

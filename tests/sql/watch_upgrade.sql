@@ -26,12 +26,14 @@ SELECT ectowatch_watch('ta', 'inserted', label => 'xa_tr');
 CREATE TABLE tb (id int PRIMARY KEY);
 SELECT ectowatch_watch('tb', 'inserted', label => 'yb_tr');
 SELECT ectowatch_watch('tb', 'deleted', label => 'yb');
--- A DELETE watcher without collision, and labels reserved since 0.5.0.
+-- A DELETE watcher without collision, labels reserved since 0.5.0, and a
+-- default label that begins with ectowatch_ (not reserved).
 CREATE TABLE tc (id int PRIMARY KEY);
 SELECT ectowatch_watch('tc', 'deleted');
 SELECT ectowatch_watch('tc', 'inserted', label => 'ectowatch_resync');
 CREATE TABLE ectowatch_jobs (id int PRIMARY KEY);
 SELECT ectowatch_watch('ectowatch_jobs', 'updated');
+SELECT ectowatch_watch('ectowatch_jobs', 'inserted', label => 'ectowatch_jobs');
 SELECT * FROM sending();
 SELECT md5(string_agg(t::text, ',' ORDER BY t.oid)) AS triggers_before FROM pg_trigger t \gset
 SELECT md5(string_agg(c::text, ',' ORDER BY label)) AS catalog_before FROM ectowatch_catalog c \gset
@@ -45,7 +47,7 @@ SELECT label, table_name, op, fires FROM ectowatch_watchers ORDER BY label;
 
 -- A watcher on a reserved label may be refreshed, not made anew.
 SELECT ectowatch_watch('tc', 'inserted', label => 'ectowatch_resync');
-SELECT ectowatch_watch('ectowatch_jobs', 'updated');
+SELECT ectowatch_watch('ectowatch_jobs', 'inserted', label => 'ectowatch_jobs');
 SELECT ectowatch_watch('tc', 'updated', label => 'ectowatch_other');
 
 -- The repair the WARNINGs give, for every watcher at once (README.md): each
