@@ -12,10 +12,12 @@
 -- digits and "_", so the ":" keeps the two kinds apart and no two triggers of
 -- any two labels share a name. Labels have at most 48 bytes, so names have at
 -- most 61, under PostgreSQL's 63: none is cut short into another.
--- Names are made in one place (ectowatch_trigger_name) and never searched for:
--- the functions below find a watcher's triggers by what they are (the view
--- ectowatch_triggers: an ectowatch trigger function whose label argument is the
--- label), so ectowatch_unwatch drops exactly its watcher's triggers.
+-- Names are made in one place (ectowatch_trigger_name). The functions below
+-- find a watcher's triggers by what they are (the view ectowatch_triggers: an
+-- ectowatch trigger function whose label argument is the label), not by name,
+-- so ectowatch_unwatch drops exactly its watcher's triggers. The one exception
+-- is ectowatch_forget_dropped, which also spares a row whose row trigger's
+-- name is still taken (see "Existing watchers" below).
 --
 -- One owner per label. ectowatch_watch and ectowatch_unwatch take a
 -- transaction-level advisory lock on the label before they read the catalog,
