@@ -384,8 +384,11 @@ void record_confirmed(RelayEntry *entry, XLogRecPtr confirmed, int messages, int
 
 // The entry of a worker that is connecting, for keep_startup_error().
 RelayEntry *startup_entry = nullptr;
+emit_log_hook_type previous_emit_log_hook = nullptr;
 
 void keep_startup_error(ErrorData *error) {
+  if (previous_emit_log_hook)
+    previous_emit_log_hook(error);
   if (error->elevel < ERROR || !startup_entry)
     return;
   RelayShared *shared = relay_shared();
@@ -438,9 +441,10 @@ void ectowatch_relay_worker(Datum argument) {
   // A worker that cannot connect (the database does not exist, or takes no
   // connections) ends with a FATAL: keep its message as the reason.
   ectowatch::startup_entry = entry;
+  ectowatch::previous_emit_log_hook = emit_log_hook;
   emit_log_hook = ectowatch::keep_startup_error;
   BackgroundWorkerInitializeConnection(database, nullptr, 0);
-  emit_log_hook = nullptr;
+  emit_log_hook = ectowatch::previous_emit_log_hook;
   CurrentResourceOwner = ResourceOwnerCreate(nullptr, "ectowatch relay");
 
   char slot_name[NAMEDATALEN];

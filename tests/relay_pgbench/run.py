@@ -52,6 +52,27 @@ class Listener(threading.Thread):
             return count, payloads
 
 
+class CListener:
+    """A third listener in plain libpq (path in $CLISTEN), to tell a client's loss from the server's."""
+
+    def __init__(self, path):
+        import os
+        self.proc = subprocess.Popen([path, dsn] + CHANNELS, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+        self.base = 0
+
+    @property
+    def count(self):
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline()) - self.base
+
+    def take(self):
+        count = self.count
+        self.base += count
+        return count, []
+
+
 def sent(cur):
     cur.execute("SELECT notifications_sent, bytes_behind FROM ectowatch_relay_status "
                 "WHERE database = current_database()")
@@ -74,9 +95,12 @@ def quiet(cur, listeners):
 admin = psycopg2.connect(dsn)
 admin.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
 cur = admin.cursor()
+import os
 listeners = [Listener(), Listener()]
 for listener in listeners:
     listener.start()
+if os.environ.get("CLISTEN"):
+    listeners.append(CListener(os.environ["CLISTEN"]))
 before = quiet(cur, listeners)
 for listener in listeners:
     listener.take()
@@ -87,12 +111,12 @@ for run in range(1, runs + 1):
     after = quiet(cur, listeners)
     counts = [listener.take() for listener in listeners]
     expected = after - before
-    line = f"run {run}: worker sent {expected}, listeners got {counts[0][0]} and {counts[1][0]}"
+    line = f"run {run}: worker sent {expected}, listeners got " + " and ".join(str(c) for c, _ in counts)
     if any(c != expected for c, _ in counts):
         failures += 1
         from collections import Counter
-        full = max(counts, key=lambda c: c[0])[1]
-        for c, payloads in counts:
+        full = max(counts[:2], key=lambda c: c[0])[1]
+        for c, payloads in counts[:2]:
             missing = Counter(full) - Counter(payloads)
             if missing:
                 index = {p: i for i, p in enumerate(full)}
