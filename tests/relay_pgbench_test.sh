@@ -23,6 +23,11 @@ SELECT ectowatch_watch('pgbench_accounts', 'updated', delivery => 'relay');
 SELECT ectowatch_watch('pgbench_history', 'inserted', key_columns => ARRAY['tid', 'bid', 'aid', 'delta'],
                        delivery => 'relay');
 SQL
+# A third and fourth listener in plain libpq: a difference between them and
+# the psycopg2 ones tells where a notification was lost.
+listen_bin="$CLUSTER_DIR/listen"
+cc -O2 -o "$listen_bin" tests/relay_pgbench/listen.c -I"$(pg_config --includedir)" -L"$(pg_config --libdir)" -lpq || exit 1
+export CLISTEN="$listen_bin" CLISTEN_COUNT=2
 status=0
 PATH="$PG_BINDIR:$PATH" /usr/bin/python3 tests/relay_pgbench/run.py "dbname=bench" "$runs" "$seconds" "$clients" || status=1
 check_no_crash || status=1

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""A LISTEN client that counts notifications per channel (psycopg2).
+"""A single-threaded psycopg2 LISTEN client for run.py: counts notifications.
 
 Usage: listener.py DSN CHANNEL... ; prints "ready" once listening, then on
-every line read from stdin prints the total count so far (and "(channel,
-payload) duplicates" seen), so a driver can ask for counts at quiet moments.
+every line read from stdin prints the total count so far, so the driver can
+ask for counts at quiet moments.
 """
 import select
 import sys
@@ -18,7 +18,6 @@ for channel in sys.argv[2:]:
     cur.execute("LISTEN " + channel)
 print("ready", flush=True)
 count = 0
-pid_counts = {}
 while True:
     ready, _, _ = select.select([conn, sys.stdin], [], [], 1.0)
     if conn in ready:
@@ -26,7 +25,6 @@ while True:
         while conn.notifies:
             n = conn.notifies.pop(0)
             count += 1
-            pid_counts[n.pid] = pid_counts.get(n.pid, 0) + 1
     if sys.stdin in ready:
         line = sys.stdin.readline()
         if not line:
@@ -35,5 +33,4 @@ while True:
         while conn.notifies:
             n = conn.notifies.pop(0)
             count += 1
-            pid_counts[n.pid] = pid_counts.get(n.pid, 0) + 1
         print(count, flush=True)

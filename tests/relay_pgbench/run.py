@@ -2,9 +2,12 @@
 """Relayed notifications reach every connected listener (issue 14, case 8).
 
 A bounded loop of pgbench TPC-B runs on tables with relayed watchers. Two
-psycopg2 listeners stay connected through all runs; after each run, once the
-relay worker has caught up, each listener must have received exactly as many
-notifications as the worker says it sent (ectowatch_relay_status).
+psycopg2 listeners (threads), $CLISTEN_COUNT plain libpq listeners ($CLISTEN,
+listen.c) and $PYPROC_COUNT single-threaded psycopg2 processes (listener.py)
+stay connected through all runs; after each run, once the relay worker has
+caught up, each listener must have received exactly as many notifications as
+the worker says it sent (ectowatch_relay_status). When one did not, the
+payloads it missed are printed (they carry the relay's "lsn").
 
 Usage: run.py DSN RUNS SECONDS CLIENTS   (the database must be pgbench-initialised,
 with the watchers of setup.sql and the database in ectowatch.relay_databases)
@@ -96,11 +99,15 @@ admin = psycopg2.connect(dsn)
 admin.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
 cur = admin.cursor()
 import os
+# Two psycopg2 listeners, and as many plain libpq ones (listen.c) as
+# $CLISTEN_COUNT says, to tell a client library's loss from the server's.
 listeners = [Listener(), Listener()]
 for listener in listeners:
     listener.start()
-if os.environ.get("CLISTEN"):
+for _ in range(int(os.environ.get("CLISTEN_COUNT", "1")) if os.environ.get("CLISTEN") else 0):
     listeners.append(CListener(os.environ["CLISTEN"]))
+for _ in range(int(os.environ.get("PYPROC_COUNT", "0"))):
+    listeners.append(CListener(os.path.join(os.path.dirname(os.path.abspath(__file__)), "listener.py")))
 before = quiet(cur, listeners)
 for listener in listeners:
     listener.take()
@@ -111,7 +118,8 @@ for run in range(1, runs + 1):
     after = quiet(cur, listeners)
     counts = [listener.take() for listener in listeners]
     expected = after - before
-    line = f"run {run}: worker sent {expected}, listeners got " + " and ".join(str(c) for c, _ in counts)
+    line = (f"run {run}: worker sent {expected}, psycopg2 listeners got {counts[0][0]} and {counts[1][0]}" +
+            "".join(f", other listener got {c}" for c, _ in counts[2:]))
     if any(c != expected for c, _ in counts):
         failures += 1
         from collections import Counter
