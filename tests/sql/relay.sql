@@ -3,6 +3,8 @@
 -- tests' database (tests/client/relay_test.cpp checks the relay itself).
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS ectowatch;
+-- delete_watchers.sql leaves 0.4.0 installed: this tests 0.5.0.
+ALTER EXTENSION ectowatch UPDATE;
 RESET client_min_messages;
 
 CREATE TABLE relay_items (id int PRIMARY KEY);
