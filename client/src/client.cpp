@@ -194,15 +194,28 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;
     }
     try {
-      auto message = detail::decode_slot_message(lsn, payload);
+      auto message = detail::decode_slot_message(lsn, payload, &bad_rows);
       if (registry.wants(message->label)) {
         arrivals.emplace_back(std::move(message));
+        queue_bad_rows();
         return;
       }
+      bad_rows.clear();
     } catch (const ProtocolError &) {
       arrivals.emplace_back(ErrorItem{std::current_exception()});
     }
     arrivals.emplace_back(Position{lsn});
+  }
+
+  // Rows left out of the message just decoded (a bad row never takes its
+  // neighbours down): each is reported after the message's other rows.
+  std::vector<RowError> bad_rows; // connection_mutex
+  void queue_bad_rows() {
+    if (bad_rows.empty())
+      return;
+    for (RowError &error : bad_rows)
+      arrivals.emplace_back(ErrorItem{std::make_exception_ptr(std::move(error))});
+    bad_rows.clear();
   }
 
   // The relay worker's channel for "your events may be lost" (its slot was
@@ -218,7 +231,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     // A label unsubscribed meanwhile (until its UNLISTEN) is decoded too and
     // then matches nothing: cheaper than a second registry lookup per message.
     try {
-      arrivals.emplace_back(detail::decode_message(channel, payload));
+      arrivals.emplace_back(detail::decode_message(channel, payload, detail::Parser::fast_path_first, &bad_rows));
+      queue_bad_rows();
     } catch (const ProtocolError &) {
       arrivals.emplace_back(ErrorItem{std::current_exception()});
     }
