@@ -71,6 +71,22 @@ private:
   std::size_t row_index_;
 };
 
+// A notification that looks like an ectowatch message but was not sent by
+// ectowatch (any role that can connect can NOTIFY any channel): it carries a
+// relayed message's WAL position, or is on a label with delivery 'relay',
+// and was not sent by this database's relay worker. It is not delivered.
+// Direct NOTIFY ('notify' delivery) cannot be told apart (docs/guarantees.md).
+class ECTOWATCH_EXPORT ForgedMessage : public ProtocolError {
+public:
+  ForgedMessage(const std::string &message, std::string channel, std::string payload, int sender_pid)
+      : ProtocolError(message, std::move(channel), std::move(payload)), sender_pid_(sender_pid) {}
+  // The backend that sent it (pg_stat_activity.pid).
+  int sender_pid() const noexcept { return sender_pid_; }
+
+private:
+  int sender_pid_;
+};
+
 // Messages were dropped because callbacks could not keep up (see
 // ClientOptions::max_buffered_bytes); a resync follows.
 class ECTOWATCH_EXPORT BufferOverflow : public Error {
