@@ -535,12 +535,19 @@ BEGIN
 END;
 $$;
 
--- == Relay: every listed database served or refused, no relayed row before the slot
+-- == Relay: every listed database served or refused, no relayed row before the slot; encoding
 -- ectowatch_relay_unavailable() also says why a listed database is not served
 -- (no worker slot, cannot connect, cannot create its slot) and that its slot
 -- does not exist yet (waiting up to 5 s for a starting worker): a relay
 -- watcher is refused then, instead of losing the rows committed before the
 -- slot existed. The hint no longer assumes the database is unlisted.
+--
+-- Encoding (case 5) is checked here too, first: messages are UTF-8 whatever
+-- the database encoding. The server converts NOTIFY payloads to each
+-- listener's client_encoding (the C++ client asks for UTF8), and the output
+-- plugin converts durable messages. A SQL_ASCII database has no known
+-- encoding to convert from, so no watcher can promise UTF-8 there:
+-- ectowatch_watch refuses (watchers made before 0.5.0 keep working as they did).
 CREATE OR REPLACE FUNCTION @extschema@.ectowatch_check_delivery(delivery text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -548,6 +555,13 @@ AS $$
 DECLARE
     reason text;
 BEGIN
+    IF pg_catalog.getdatabaseencoding() = 'SQL_ASCII' THEN
+        RAISE EXCEPTION 'ectowatch_watch: database % has encoding SQL_ASCII, so its text has no known encoding and '
+                        'messages cannot be guaranteed to be UTF-8', quote_ident(current_database())
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Watch tables in a database with a real encoding (CREATE DATABASE ... ENCODING ''UTF8'' '
+                         'TEMPLATE template0, then dump and restore the data into it).';
+    END IF;
     IF delivery IS NULL OR delivery NOT IN ('notify', 'durable', 'relay') THEN
         RAISE EXCEPTION 'ectowatch_watch: unknown delivery %', coalesce(quote_literal(delivery), 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
