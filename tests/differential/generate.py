@@ -303,7 +303,7 @@ class Gen:
                 v = self.key_value(t, c)
             elif c.name == "ref" and t.parent:
                 p = t.parent[0]
-                v = self.r.choice(p.keys_issued)[0] if p.keys_issued and self.r.random() < 0.8 else "NULL"
+                v = self.r.choice(p.keys_issued)[0] if p.keys_issued and self.r.random() < 0.8 else "NULL::%s" % self.qtype(p.col(t.parent[1]).typ)
             else:
                 v = self.value(c, huge_ok)
             vals.append(v)

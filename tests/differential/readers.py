@@ -140,8 +140,15 @@ class CppReader(ProcessReader):
         argv = [binary] + (["--slot", slot] if slot else []) + labels
         super().__init__("cpp-durable" if slot else "cpp", argv, bool(slot))
 
+    sabotage = int(os.environ.get("DIFF_SABOTAGE", "0"))  # self-test: lose every Nth row
+    seen = 0
+
     def take(self, now, o):
         r = o.get("r")
+        if r == "row" and self.sabotage:
+            self.seen += 1
+            if self.seen % self.sabotage == 0:
+                return
         if r == "row":
             self.records.append((now, "row", o["label"], o["op"], o["row"], o["truncated"], int(o["lsn"]) or None))
         elif r == "dropped":
