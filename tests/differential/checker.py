@@ -370,6 +370,8 @@ class Run:
                 self.restarted and not any(p in rec[2].lower() for p in DECODE_ERRORS))]
             for e in sorted(set(errors))[:3]:
                 self.fail("reader_error", r.name, "-", e)
+            if self.restarted and not r.durable and not resyncs:
+                self.fail("no_resync", r.name, "-", "the server restarted, this listener was not told (no resync)")
             for label in sorted(r.labels):
                 w = by_label.get(label)
                 if w is None:
