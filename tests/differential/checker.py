@@ -319,6 +319,9 @@ class Run:
                         f.write(json.dumps(rec, default=str) + "\n")
             with open(os.path.join(self.ctx.dump, "case%d.tx.json" % self.case.number), "w") as f:
                 json.dump(self.tx, f, indent=0)
+            with open(os.path.join(self.ctx.dump, "case%d.audit.jsonl" % self.case.number), "w") as f:
+                for row in self.audit:
+                    f.write(json.dumps(row) + "\n")
         self.cleanup()
         return self.failures
 
@@ -346,6 +349,7 @@ class Run:
     def compare(self):
         s = self.s
         audit = self.query("SELECT id, label, op, xid::text, vals::text FROM %s.dc_audit ORDER BY id" % s)
+        self.audit = audit
         expected = collections.defaultdict(list)
         truncates = collections.Counter()
         for aid, label, op, xid, vals in audit:
@@ -502,7 +506,9 @@ class Run:
             if why is None:
                 # Equal rows (or equal keys of truncated rows) are ambiguous:
                 # the received one may stand for an entry that is excused.
-                for i, (x, xfp, how) in enumerate(matched_how):
+                # The latest such receipt: the missing entry is likely the later one.
+                for i in reversed(range(len(matched_how))):
+                    x, xfp, how = matched_how[i]
                     same = xfp == fp if how == "exact" else xfp[:2] == fp[:2]
                     if same and x is not e and excuse(x, fp, use=False) in ("resync", "prepared", "collapsed"):
                         why = excuse(x, fp)
@@ -564,14 +570,24 @@ def describe_workload(steps, case):
     return lines
 
 
+PRIORITY = ["missing", "extra", "order", "missing_truncate", "extra_truncate", "reader_error", "no_resync",
+            "final_marker", "catalog", "forged", "ready"]
+
+
 def signature(failures):
     return {(f["kind"], f["reader"]) for f in failures}
+
+
+def primary(failures):
+    """The failure class the shrinker keeps: the most serious one."""
+    kind = min((f["kind"] for f in failures), key=PRIORITY.index)
+    return {(f["kind"], f["reader"]) for f in failures if f["kind"] == kind}
 
 
 def shrink(case, failures, budget_seconds):
     """Delta debugging over the workload's steps: the shortest list that still
     fails the same way (same kind, same reader)."""
-    want = signature(failures)
+    want = primary(failures)
     steps = list(case.workload)
     deadline = time.time() + budget_seconds
     n = 2
@@ -613,7 +629,8 @@ def report(case, failures, steps, shrunk_tries, run):
     out += ["%s;" % oracle.watch_call(case.schema, w) for w in case.watchers]
     for r in run.refused:
         out.append("--   refused: %s" % r)
-    out.append("-- workload (%d of %d steps after %d shrinking runs)" % (len(steps), len(case.workload), shrunk_tries))
+    out.append("-- workload (%d of %d steps after %d shrinking runs that kept: %s)" % (
+        len(steps), len(case.workload), shrunk_tries, ", ".join("%s/%s" % k for k in sorted(primary(failures)))))
     out += describe_workload(steps, case)
     return "\n".join(out)
 
