@@ -72,7 +72,7 @@ std::vector<Notification> repack_for_relay(const std::vector<RelayedMessage> &me
   // The notification being merged into: its parts and its body so far.
   Parts open;
   std::string body;
-  std::uint64_t open_lsn = 0;
+  std::uint64_t open_lsn = 0, open_transaction = 0;
   bool have_open = false;
   auto close = [&] {
     if (!have_open)
@@ -92,7 +92,8 @@ std::vector<Notification> repack_for_relay(const std::vector<RelayedMessage> &me
     }
     // A message without rows (TRUNCATE, or all rows dropped) stays as it is.
     bool mergeable = !parts.body.empty();
-    if (have_open && mergeable && !body.empty() && parts.prefix == open.prefix &&
+    if (have_open && mergeable && !body.empty() && message.transaction == open_transaction &&
+        parts.prefix == open.prefix &&
         fits_in_body(body.size(), 1, parts.body.size(), row_capacity(open.prefix.size()))) {
       body.push_back(',');
       body.append(parts.body);
@@ -105,6 +106,7 @@ std::vector<Notification> repack_for_relay(const std::vector<RelayedMessage> &me
     open = parts;
     body.assign(parts.body);
     open_lsn = message.lsn;
+    open_transaction = message.transaction;
     have_open = true;
   }
   close();

@@ -145,6 +145,7 @@ struct Batch {
   MemoryContext context;
   char **payloads;
   XLogRecPtr *positions;
+  TransactionId *transactions; // relay_packer.hpp merges only within one
   int count;
   int capacity;
   Size bytes;
@@ -154,7 +155,7 @@ Batch batch;
 void prepare_write(LogicalDecodingContext *context, XLogRecPtr, TransactionId, bool) { resetStringInfo(context->out); }
 
 // An output row of the plugin: a message, or the empty row ending a transaction.
-void collect_write(LogicalDecodingContext *context, XLogRecPtr position, TransactionId, bool) {
+void collect_write(LogicalDecodingContext *context, XLogRecPtr position, TransactionId xid, bool) {
   if (context->out->len == 0)
     return;
   MemoryContext old = MemoryContextSwitchTo(batch.context);
@@ -165,9 +166,13 @@ void collect_write(LogicalDecodingContext *context, XLogRecPtr position, Transac
     batch.positions =
         static_cast<XLogRecPtr *>(batch.positions ? repalloc(batch.positions, sizeof(XLogRecPtr) * batch.capacity)
                                                   : palloc(sizeof(XLogRecPtr) * batch.capacity));
+    batch.transactions = static_cast<TransactionId *>(
+        batch.transactions ? repalloc(batch.transactions, sizeof(TransactionId) * batch.capacity)
+                           : palloc(sizeof(TransactionId) * batch.capacity));
   }
   batch.payloads[batch.count] = pnstrdup(context->out->data, context->out->len);
   batch.positions[batch.count] = position;
+  batch.transactions[batch.count] = xid;
   ++batch.count;
   batch.bytes += context->out->len;
   MemoryContextSwitchTo(old);
@@ -188,7 +193,7 @@ Outgoing repack_batch() {
     std::vector<RelayedMessage> messages;
     messages.reserve(static_cast<std::size_t>(batch.count));
     for (int i = 0; i < batch.count; ++i)
-      messages.push_back({batch.payloads[i], batch.positions[i]});
+      messages.push_back({batch.payloads[i], batch.positions[i], batch.transactions[i]});
     std::vector<std::string_view> skipped;
     std::vector<Notification> notifications = repack_for_relay(messages, &skipped);
     call_postgres([&] {
@@ -226,6 +231,7 @@ void reset_batch() {
   MemoryContextReset(batch.context);
   batch.payloads = nullptr;
   batch.positions = nullptr;
+  batch.transactions = nullptr;
   batch.count = batch.capacity = 0;
   batch.bytes = 0;
 }

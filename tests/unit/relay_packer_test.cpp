@@ -34,6 +34,25 @@ BOOST_AUTO_TEST_CASE(adjacent_messages_of_one_watcher_merge_and_keep_the_last_po
   BOOST_TEST(out[0].payload == kPrefixA + R"({"id":1},{"id":2},{"id":3}],"lsn":"1/20"})");
 }
 
+// After a crash the worker relays again from its slot's last persisted
+// position, in rounds cut elsewhere: a transaction's notifications (rows and
+// lsn) must not depend on what else its round held, or `lsn` no longer
+// identifies a repeat (docs/protocol.md).
+BOOST_AUTO_TEST_CASE(a_transaction_packs_the_same_whatever_its_round_holds) {
+  std::string t1 = message(kPrefixA, R"({"id":1})");
+  std::string t2a = message(kPrefixA, R"({"id":2})");
+  std::string t2b = message(kPrefixA, R"({"id":3})");
+  std::string t3 = message(kPrefixA, R"({"id":4})");
+  auto together = repack_for_relay({{t1, 1, 700}, {t2a, 2, 701}, {t2b, 3, 701}, {t3, 4, 702}});
+  auto alone = repack_for_relay({{t2a, 2, 701}, {t2b, 3, 701}});
+  BOOST_REQUIRE_EQUAL(together.size(), 3u);
+  BOOST_TEST(together[0].payload == kPrefixA + R"({"id":1}],"lsn":"0/1"})");
+  BOOST_TEST(together[1].payload == kPrefixA + R"({"id":2},{"id":3}],"lsn":"0/3"})");
+  BOOST_TEST(together[2].payload == kPrefixA + R"({"id":4}],"lsn":"0/4"})");
+  BOOST_REQUIRE_EQUAL(alone.size(), 1u);
+  BOOST_TEST(alone[0].payload == together[1].payload);
+}
+
 BOOST_AUTO_TEST_CASE(nothing_moves_past_another_watchers_message) {
   std::string a1 = message(kPrefixA, R"({"id":1})");
   std::string b1 = message(kPrefixB, R"({"id":9})");
