@@ -1,5 +1,6 @@
 // Loading the library: its settings and the callbacks it registers.
 #include "pending_changes.hpp"
+#include "pg_compat.hpp"
 #include "postgres_api.hpp"
 #include "relay.hpp"
 #include "settings.hpp"
@@ -27,7 +28,7 @@ void _PG_init(void) {
   DefineCustomStringVariable("ectowatch.relay_databases", "Databases whose relayed messages a relay worker sends.",
                              "A comma-separated list of database names; needs shared_preload_libraries.",
                              &ectowatch::relay_databases, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
-  MarkGUCPrefixReserved("ectowatch");
+  ectowatch::compat::reserve_setting_prefix("ectowatch");
   if (process_shared_preload_libraries_in_progress)
     ectowatch::relay_register_at_preload();
   ectowatch::register_pending_changes_callbacks();
