@@ -54,8 +54,9 @@ start_cluster() {
 }
 
 # Fails when a backend crashed during the run (the postmaster then logs it).
+# check_no_crash [LOG]: the cluster's log unless another server's is given.
 check_no_crash() {
-  if grep -E "terminated by signal|was terminated by exception|server process .* exited with exit code [^0]" "$CLUSTER_LOG"; then
+  if grep -E "terminated by signal|was terminated by exception|server process .* exited with exit code [^0]" "${1:-$CLUSTER_LOG}"; then
     echo "FAIL: the server log shows a crashed backend (see above)" >&2
     return 1
   fi
