@@ -53,10 +53,9 @@ build_root() {
     echo "root $release (PostgreSQL $version): cached in $dir"
   else
     if ! command -v debootstrap >/dev/null; then
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null || {
-        exec {lock}>&-
-        return 1
-      }
+      echo "FAIL: debootstrap is missing: scripts/install-deps debootstrap installs it"
+      exec {lock}>&-
+      return 1
     fi
     # What a run that died left behind (debootstrap mounts proc in it).
     mounts_below "$dir.tmp" | xargs -r -n1 umount -l
