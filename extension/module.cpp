@@ -26,8 +26,10 @@ void _PG_init(void) {
                            "commits take no NOTIFY lock. Where the relay cannot run, NOTIFY is sent directly.",
                            &ectowatch::relay_all, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomStringVariable("ectowatch.relay_databases", "Databases whose relayed messages a relay worker sends.",
-                             "A comma-separated list of database names; needs shared_preload_libraries.",
-                             &ectowatch::relay_databases, "", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+                             "A comma-separated list of at most 16 database names; needs "
+                             "shared_preload_libraries.",
+                             &ectowatch::relay_databases, "", PGC_SIGHUP, 0, ectowatch::check_relay_databases, nullptr,
+                             nullptr);
   ectowatch::compat::reserve_setting_prefix("ectowatch");
   if (process_shared_preload_libraries_in_progress)
     ectowatch::relay_register_at_preload();

@@ -13,8 +13,10 @@
 #include "relay.hpp"
 
 extern "C" {
+#include "mb/pg_wchar.h"
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
+#include "replication/walsender.h"
 }
 
 namespace ectowatch {
@@ -23,9 +25,24 @@ namespace {
 
 constexpr const char *kMessagePrefix = "ectowatch";
 
+// What a slot streams (output_plugin_private).
+struct PluginState {
+  const char *prefix;
+  // Messages are UTF-8 whatever the database encoding (docs/protocol.md).
+  // NOTIFY payloads are converted by the server to each listener's
+  // client_encoding when sent (async.c, pq_sendstring), but a walsender's
+  // CopyData is sent as the plugin writes it: so here, and only here, the
+  // plugin converts from the database encoding. Outside a walsender
+  // (pg_logical_slot_get_changes, the relay worker, which sends with
+  // NOTIFY) the output is text in the database encoding, converted like any
+  // other. SQL_ASCII has no known encoding to convert from: ectowatch_watch
+  // refuses such databases.
+  bool to_utf8;
+  MemoryContext conversions; // reset after each message: a walsender lives long
+};
+
 // Option relay 'on' (the relay worker's slot): stream the relayed messages
-// (prefix "ectowatch_relay") instead of the durable ones. The chosen prefix is
-// kept in output_plugin_private.
+// (prefix "ectowatch_relay") instead of the durable ones.
 void on_startup(LogicalDecodingContext *context, OutputPluginOptions *options, bool) {
   options->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
   options->receive_rewrites = false;
@@ -45,7 +62,13 @@ void on_startup(LogicalDecodingContext *context, OutputPluginOptions *options, b
                       errhint("The only option is relay (on or off).")));
     }
   }
-  context->output_plugin_private = const_cast<char *>(prefix);
+  auto *state = static_cast<PluginState *>(MemoryContextAlloc(context->context, sizeof(PluginState)));
+  state->prefix = prefix;
+  int encoding = GetDatabaseEncoding();
+  state->to_utf8 = am_walsender && encoding != PG_UTF8 && encoding != PG_SQL_ASCII;
+  state->conversions =
+      state->to_utf8 ? AllocSetContextCreate(context->context, "ectowatch conversions", ALLOCSET_SMALL_SIZES) : nullptr;
+  context->output_plugin_private = state;
 }
 
 // Marks a transaction that sent messages (txn->output_plugin_private).
@@ -58,10 +81,21 @@ void on_change(LogicalDecodingContext *, ReorderBufferTXN *, Relation, ReorderBu
 void on_message(LogicalDecodingContext *context, ReorderBufferTXN *transaction, XLogRecPtr, bool transactional,
                 const char *prefix, Size size, const char *message) {
   // Non-transactional messages would be sent even for rolled-back work.
-  if (!transactional || strcmp(prefix, static_cast<const char *>(context->output_plugin_private)) != 0)
+  const auto *state = static_cast<const PluginState *>(context->output_plugin_private);
+  if (!transactional || strcmp(prefix, state->prefix) != 0)
     return;
   OutputPluginPrepareWrite(context, true);
-  appendBinaryStringInfo(context->out, message, static_cast<int>(size));
+  if (state->to_utf8) {
+    // A message has no NUL byte (JSON text), so the converted copy's length
+    // is its strlen.
+    MemoryContext caller = MemoryContextSwitchTo(state->conversions);
+    const char *converted = pg_server_to_any(message, static_cast<int>(size), PG_UTF8);
+    MemoryContextSwitchTo(caller);
+    appendBinaryStringInfo(context->out, converted, static_cast<int>(strlen(converted)));
+    MemoryContextReset(state->conversions);
+  } else {
+    appendBinaryStringInfo(context->out, message, static_cast<int>(size));
+  }
   OutputPluginWrite(context, true);
   transaction->output_plugin_private = &sent_messages;
 }

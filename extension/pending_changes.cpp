@@ -222,9 +222,9 @@ bool relay_can_run() {
     warned = true;
     call_postgres([&] {
       ereport(WARNING, (errmsg("ectowatch: relayed messages are sent with NOTIFY directly: %s", reason),
-                        errhint("Relaying needs shared_preload_libraries = 'ectowatch', wal_level = logical and "
-                                "this database in ectowatch.relay_databases. This warning is shown once per "
-                                "session.")));
+                        errhint("Relaying needs shared_preload_libraries = 'ectowatch', wal_level = logical, "
+                                "this database in ectowatch.relay_databases and its relay worker with its slot "
+                                "(see ectowatch_relay_status). This warning is shown once per session.")));
     });
   }
   return reason == nullptr;

@@ -21,12 +21,19 @@ extern bool relay_all;
 // ectowatch.relay_databases: the databases that get a relay worker.
 extern char *relay_databases;
 
+// The check hook of ectowatch.relay_databases: a list of at most
+// kMaxRelayDatabases distinct names, so every listed database can be served.
+bool check_relay_databases(char **value, void **extra, GucSource source);
+
 // The library was loaded through shared_preload_libraries: the launcher and
 // the shared state exist.
 bool relay_preloaded();
 // Why messages of this backend cannot be relayed now (a sentence for an error
-// or a warning), or nullptr when they can.
-const char *relay_unavailable_reason();
+// or a warning), or nullptr when they can: the database is listed, its worker
+// can run, and its slot exists and is consistent (a message committed from
+// now on will be decoded). `*starting` (if given) says the reason may go away
+// by itself soon (the worker is starting or creating its slot).
+const char *relay_unavailable_reason(bool *starting = nullptr);
 // Wakes this database's relay worker (after a commit that wrote relayed messages).
 void relay_wake_worker();
 
@@ -34,6 +41,8 @@ void relay_wake_worker();
 void relay_register_at_preload();
 
 // --- shared state (relay_shared.cpp) ------------------------------------------
+// The most databases ectowatch.relay_databases may list (its check hook
+// refuses more): one shared entry, and one background worker, each.
 constexpr int kMaxRelayDatabases = 16;
 
 struct RelayEntry {
@@ -48,6 +57,15 @@ struct RelayEntry {
   int failures; // consecutive worker failures, for the launcher's backoff
   char last_error[256];
   TimestampTz last_error_at;
+  // Why this database is not served ("" while it is, or may soon be): no
+  // free worker slot, the worker cannot connect, or cannot create its slot.
+  // Relayed delivery is refused (and ectowatch.relay = on falls back to
+  // direct NOTIFY) while it is set.
+  char reason[256];
+  // The slot exists and was relied on: some backend may have written
+  // relayed messages for it. If the worker then finds it missing (dropped)
+  // or lost, messages may be gone, and it sends a resync.
+  bool slot_ready;
 };
 
 struct RelayShared {

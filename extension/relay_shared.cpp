@@ -6,6 +6,9 @@
 
 extern "C" {
 #include "access/xlog.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "replication/slot.h"
 #include "commands/dbcommands.h"
 #include "funcapi.h"
 #include "postmaster/bgworker.h"
@@ -15,6 +18,7 @@ extern "C" {
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/pg_lsn.h"
 #include "utils/varlena.h"
 }
@@ -71,27 +75,138 @@ bool listed(const char *database) {
 } // namespace
 
 bool relay_preloaded() { return preloaded; }
+
+bool check_relay_databases(char **value, void **, GucSource) {
+  char *copy = pstrdup(*value ? *value : "");
+  List *names = nullptr;
+  bool ok = SplitIdentifierString(copy, ',', &names);
+  if (!ok) {
+    GUC_check_errdetail("It is not a comma-separated list of database names.");
+    GUC_check_errhint("Quote a name like an identifier when it has capitals, spaces or commas: '\"My DB\", app'.");
+  } else if (list_length(names) > kMaxRelayDatabases) {
+    ok = false;
+    GUC_check_errdetail("It lists %d databases; the relay serves at most %d.", list_length(names), kMaxRelayDatabases);
+    GUC_check_errhint("List at most %d databases (each also needs a background worker: max_worker_processes).",
+                      kMaxRelayDatabases);
+  } else {
+    ListCell *cell;
+    foreach (cell, names) {
+      const char *name = static_cast<const char *>(lfirst(cell));
+      ListCell *other;
+      for_each_cell(other, names, lnext(names, cell)) {
+        if (strcmp(name, static_cast<const char *>(lfirst(other))) == 0) {
+          ok = false;
+          GUC_check_errdetail("It lists database \"%s\" twice.", name);
+          break;
+        }
+      }
+      if (!ok)
+        break;
+    }
+  }
+  list_free(names);
+  pfree(copy);
+  return ok;
+}
 RelayShared *relay_shared() { return shared; }
 
-const char *relay_unavailable_reason() {
+namespace {
+
+// The name of this backend's database, looked up once (needs a transaction).
+const char *my_database_name() {
+  static char *name = nullptr;
+  if (!name) {
+    const char *found = get_database_name(MyDatabaseId);
+    if (found)
+      name = MemoryContextStrdup(TopMemoryContext, found);
+  }
+  return name;
+}
+
+// Whether this database's relay slot exists, is consistent (built its
+// initial snapshot: every transaction committing from now on is decoded) and
+// is not invalidated.
+bool slot_is_ready(const char *slot_name) {
+  bool ready = false;
+  LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+  ReplicationSlot *slot = SearchNamedReplicationSlot(slot_name, false);
+  if (slot) {
+    SpinLockAcquire(&slot->mutex);
+    // From 16 on, only a slot invalidated for removed WAL loses restart_lsn.
+    ready = slot->data.persistency == RS_PERSISTENT && !XLogRecPtrIsInvalid(slot->data.confirmed_flush) &&
+            !XLogRecPtrIsInvalid(slot->data.restart_lsn) && !compat::slot_invalidated(slot);
+    SpinLockRelease(&slot->mutex);
+  }
+  LWLockRelease(ReplicationSlotControlLock);
+  return ready;
+}
+
+} // namespace
+
+const char *relay_unavailable_reason(bool *starting) {
+  if (starting)
+    *starting = false;
   if (!preloaded)
     return "ectowatch is not in shared_preload_libraries, so no relay worker runs";
   if (!XLogLogicalInfoActive())
     return "wal_level is not logical";
-  // The answer only changes with ectowatch.relay_databases: cached per value.
+  // Whether this backend's ectowatch.relay_databases lists the database only
+  // changes with its value: cached per value.
   static char *cached_for = nullptr;
   static bool cached_listed = false;
   const char *now = relay_databases ? relay_databases : "";
+  const char *database = my_database_name();
   if (!cached_for || strcmp(cached_for, now) != 0) {
-    const char *database = get_database_name(MyDatabaseId);
     cached_listed = database && listed(database);
     if (cached_for)
       pfree(cached_for);
     cached_for = MemoryContextStrdup(TopMemoryContext, now);
   }
-  if (!cached_listed)
+  // The launcher's entries: it may have read a new list before or after
+  // this backend did.
+  static char why[400];
+  bool found = false, ready = false;
+  SpinLockAcquire(&shared->mutex);
+  for (RelayEntry &entry : shared->entries) {
+    if (database && entry.database[0] && strcmp(entry.database, database) == 0) {
+      found = true;
+      ready = entry.slot_ready;
+      strlcpy(why, entry.reason, sizeof why);
+      break;
+    }
+  }
+  SpinLockRelease(&shared->mutex);
+  if (!found && !cached_listed)
     return "this database is not in ectowatch.relay_databases";
-  return nullptr;
+  if (!found) {
+    if (starting)
+      *starting = true;
+    return "the relay launcher has not started a worker for this database yet";
+  }
+  if (why[0]) {
+    char reason[256];
+    strlcpy(reason, why, sizeof reason);
+    snprintf(why, sizeof why, "the relay worker of this database cannot run: %s", reason);
+    return why;
+  }
+  if (ready)
+    return nullptr;
+  // Not known ready: after a server start the worker may not have looked
+  // yet, so look at the slot itself. Once it is relied on, a slot that goes
+  // missing means a resync (relay_worker.cpp).
+  char slot_name[NAMEDATALEN];
+  snprintf(slot_name, sizeof slot_name, "ectowatch_relay_%u", MyDatabaseId);
+  if (slot_is_ready(slot_name)) {
+    SpinLockAcquire(&shared->mutex);
+    for (RelayEntry &entry : shared->entries)
+      if (strcmp(entry.database, database) == 0)
+        entry.slot_ready = true;
+    SpinLockRelease(&shared->mutex);
+    return nullptr;
+  }
+  if (starting)
+    *starting = true;
+  return "the relay worker has not created its replication slot yet";
 }
 
 void relay_wake_worker() {
@@ -129,17 +244,41 @@ void relay_register_at_preload() {
 
 namespace ectowatch {
 Datum relay_workers(FunctionCallInfo fcinfo);
+
+// How long ectowatch_relay_unavailable() waits for a starting worker: a
+// worker starts and creates its slot in well under a second, unless long
+// transactions hold up the slot's initial snapshot.
+constexpr int kStartWaitSeconds = 5;
+
+const char *relay_unavailable_wait() {
+  bool starting = false;
+  const char *reason = relay_unavailable_reason(&starting);
+  for (int waited_ms = 0; reason && starting && waited_ms < kStartWaitSeconds * 1000; waited_ms += 100) {
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+    reason = relay_unavailable_reason(&starting);
+  }
+  if (reason && starting) {
+    static char why[400];
+    snprintf(why, sizeof why, "%s (waited %d s)", reason, kStartWaitSeconds);
+    return why;
+  }
+  return reason;
 }
+} // namespace ectowatch
 
 extern "C" {
 
 PG_FUNCTION_INFO_V1(ectowatch_relay_unavailable);
 PG_FUNCTION_INFO_V1(ectowatch_relay_workers);
 
-// Why this backend's relayed messages would not be relayed, or NULL.
+// Why this backend's relayed messages would not be relayed, or NULL. While
+// the worker is starting (creating its slot), waits for it up to
+// kStartWaitSeconds, so `reload, then watch` works as one sequence.
 Datum ectowatch_relay_unavailable(PG_FUNCTION_ARGS) {
   return ectowatch::guarded_entry([fcinfo]() -> Datum {
-    const char *reason = ectowatch::relay_unavailable_reason();
+    const char *reason = ectowatch::relay_unavailable_wait();
     if (!reason)
       PG_RETURN_NULL();
     PG_RETURN_TEXT_P(cstring_to_text(reason));
@@ -168,10 +307,13 @@ Datum relay_workers(FunctionCallInfo fcinfo) {
     SpinLockRelease(&shared->mutex);
     if (!entry.database[0])
       continue;
-    Datum values[8];
-    bool nulls[8] = {false, false, false, false, false, false, false, false};
+    // Served, on its way, or not served and why.
+    const char *state = entry.reason[0] ? "not served" : entry.pid != 0 && entry.slot_ready ? "running" : "starting";
+    Datum values[10];
+    bool nulls[10] = {false, false, false, false, false, false, false, false, false, false};
     values[0] = CStringGetTextDatum(entry.database);
     values[1] = CStringGetTextDatum(entry.slot_name);
+    nulls[1] = entry.slot_name[0] == '\0'; // known once the worker connected
     values[2] = Int32GetDatum(entry.pid);
     nulls[2] = entry.pid == 0;
     values[3] = LSNGetDatum(entry.confirmed_lsn);
@@ -182,6 +324,12 @@ Datum relay_workers(FunctionCallInfo fcinfo) {
     nulls[6] = entry.last_error[0] == '\0';
     values[7] = TimestampTzGetDatum(entry.last_error_at);
     nulls[7] = entry.last_error_at == 0;
+    values[8] = CStringGetTextDatum(state);
+    values[9] = CStringGetTextDatum(entry.reason);
+    nulls[9] = entry.reason[0] == '\0';
+    // Only as many columns as the SQL declaration has: an older one (before
+    // ALTER EXTENSION UPDATE) has the first eight.
+    Assert(result_info->setDesc->natts <= 10);
     tuplestore_putvalues(result_info->setResult, result_info->setDesc, values, nulls);
   }
   return (Datum)0;

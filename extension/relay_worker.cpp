@@ -67,12 +67,27 @@ void start_worker(RelayShared *shared, int index, LaunchedWorker *launched) {
   snprintf(worker.bgw_function_name, BGW_MAXLEN, "ectowatch_relay_worker");
   worker.bgw_main_arg = Int32GetDatum(index);
   worker.bgw_notify_pid = MyProcPid;
-  if (!RegisterDynamicBackgroundWorker(&worker, &launched->handle)) {
+  bool started = RegisterDynamicBackgroundWorker(&worker, &launched->handle);
+  constexpr const char *kNoSlot = "no free background worker slot";
+  char reason[256] = "";
+  if (!started) {
     launched->handle = nullptr;
-    ereport(WARNING,
-            (errmsg("ectowatch: cannot start the relay worker for database \"%s\"", shared->entries[index].database),
-             errhint("Raise max_worker_processes.")));
+    snprintf(reason, sizeof reason, "%s (max_worker_processes = %d)", kNoSlot, max_worker_processes);
   }
+  // Tried again at every pass; said once. A reason the worker gave (it could
+  // not connect, or create its slot) stays until a worker has its slot.
+  SpinLockAcquire(&shared->mutex);
+  RelayEntry *entry = &shared->entries[index];
+  bool news = !started && strcmp(entry->reason, reason) != 0;
+  if (news || (started && strncmp(entry->reason, kNoSlot, strlen(kNoSlot)) == 0))
+    strlcpy(entry->reason, reason, sizeof entry->reason);
+  SpinLockRelease(&shared->mutex);
+  if (news)
+    ereport(WARNING, (errmsg("ectowatch: cannot start the relay worker for database \"%s\": %s",
+                             shared->entries[index].database, reason),
+                      errdetail("Relayed delivery is refused in that database until a worker runs for it."),
+                      errhint("Raise max_worker_processes (restart), or list fewer databases in "
+                              "ectowatch.relay_databases.")));
 }
 
 // One pass: the entries follow ectowatch.relay_databases; a worker that
@@ -247,24 +262,59 @@ bool slot_lost(const char *slot_name) {
   return lost;
 }
 
-void ensure_slot(const char *slot_name) {
+// What the worker is doing, for the reason it gives if that fails.
+const char *doing = nullptr;
+
+// The slot exists and is consistent when this returns. Clients get a resync
+// when messages may have been lost: the slot was invalidated, or it was
+// relied on (RelayEntry::slot_ready) and is gone. The resync is sent after
+// the new slot is consistent, so a message it could not decode was committed
+// before the resync.
+void ensure_slot(RelayEntry *entry, const char *slot_name) {
+  RelayShared *shared = relay_shared();
+  SpinLockAcquire(&shared->mutex);
+  bool relied_on = entry->slot_ready;
+  SpinLockRelease(&shared->mutex);
+  const char *resync = nullptr;
   if (slot_lost(slot_name)) {
-    // Messages of the gap are gone: start again and tell every listener
-    // (the client turns this into a resync).
     ereport(WARNING, (errmsg("ectowatch relay: replication slot \"%s\" was invalidated; creating it again", slot_name),
                       errdetail("Messages written while the relay was too far behind are lost; listeners get a "
                                 "resync on channel ectowatch_resync."),
                       errhint("Raise max_slot_wal_keep_size, or keep the relay worker running.")));
+    SpinLockAcquire(&shared->mutex);
+    entry->slot_ready = false; // backends fall back to direct NOTIFY meanwhile
+    SpinLockRelease(&shared->mutex);
     run_sql("SELECT pg_drop_replication_slot($1)", slot_name);
-    run_sql("SELECT pg_notify('ectowatch_resync', '{\"reason\":\"relay slot lost\",\"slot\":\"' || $1 || '\"}')",
-            slot_name);
+    resync = "relay slot lost";
+  } else if (!SearchNamedReplicationSlot(slot_name, true) && relied_on) {
+    ereport(WARNING, (errmsg("ectowatch relay: replication slot \"%s\" was dropped; creating it again", slot_name),
+                      errdetail("Messages written while it did not exist are lost; listeners get a resync on "
+                                "channel ectowatch_resync."),
+                      errhint("Do not drop the relay's slot; remove the database from ectowatch.relay_databases.")));
+    SpinLockAcquire(&shared->mutex);
+    entry->slot_ready = false;
+    SpinLockRelease(&shared->mutex);
+    resync = "relay slot dropped";
   }
-  if (SearchNamedReplicationSlot(slot_name, true))
-    return;
-  // Through SQL: it builds the initial snapshot (waiting for transactions
-  // that have an xid) exactly as pg_create_logical_replication_slot does.
-  run_sql("SELECT pg_create_logical_replication_slot($1, 'ectowatch')", slot_name);
-  ereport(LOG, (errmsg("ectowatch relay: created replication slot \"%s\"", slot_name)));
+  if (!SearchNamedReplicationSlot(slot_name, true)) {
+    // Through SQL: it builds the initial snapshot (waiting for transactions
+    // that have an xid) exactly as pg_create_logical_replication_slot does.
+    doing = "cannot create its replication slot";
+    run_sql("SELECT pg_create_logical_replication_slot($1, 'ectowatch')", slot_name);
+    doing = nullptr;
+    ereport(LOG, (errmsg("ectowatch relay: created replication slot \"%s\"", slot_name)));
+  }
+  if (resync) {
+    // Every client LISTENs on ectowatch_resync (Resync::Reason::relay_lost).
+    char statement[256];
+    snprintf(statement, sizeof statement,
+             "SELECT pg_notify('ectowatch_resync', '{\"reason\":\"%s\",\"slot\":\"' || $1 || '\"}')", resync);
+    run_sql(statement, slot_name);
+  }
+  SpinLockAcquire(&shared->mutex);
+  entry->slot_ready = true;
+  entry->reason[0] = '\0'; // served
+  SpinLockRelease(&shared->mutex);
 }
 
 void record_confirmed(RelayEntry *entry, XLogRecPtr confirmed, int messages, int notifications) {
@@ -278,7 +328,7 @@ void record_confirmed(RelayEntry *entry, XLogRecPtr confirmed, int messages, int
 }
 
 [[noreturn]] void relay_loop(RelayEntry *entry, const char *slot_name) {
-  ensure_slot(slot_name);
+  ensure_slot(entry, slot_name);
   compat::acquire_replication_slot(slot_name, true);
 
   batch.context = AllocSetContextCreate(TopMemoryContext, "ectowatch relay batch", ALLOCSET_DEFAULT_SIZES);
@@ -333,6 +383,25 @@ void record_confirmed(RelayEntry *entry, XLogRecPtr confirmed, int messages, int
 
 } // namespace
 
+// The entry of a worker that is connecting, for keep_startup_error().
+RelayEntry *startup_entry = nullptr;
+emit_log_hook_type previous_emit_log_hook = nullptr;
+
+void keep_startup_error(ErrorData *error) {
+  if (previous_emit_log_hook)
+    previous_emit_log_hook(error);
+  if (error->elevel < ERROR || !startup_entry)
+    return;
+  RelayShared *shared = relay_shared();
+  TimestampTz now = GetCurrentTimestamp();
+  SpinLockAcquire(&shared->mutex);
+  snprintf(startup_entry->reason, sizeof startup_entry->reason, "cannot connect: %s",
+           error->message ? error->message : "unknown error");
+  strlcpy(startup_entry->last_error, startup_entry->reason, sizeof startup_entry->last_error);
+  startup_entry->last_error_at = now;
+  SpinLockRelease(&shared->mutex);
+}
+
 } // namespace ectowatch
 
 extern "C" {
@@ -370,7 +439,13 @@ void ectowatch_relay_worker(Datum argument) {
   SpinLockAcquire(&shared->mutex);
   strlcpy(database, entry->database, NAMEDATALEN);
   SpinLockRelease(&shared->mutex);
+  // A worker that cannot connect (the database does not exist, or takes no
+  // connections) ends with a FATAL: keep its message as the reason.
+  ectowatch::startup_entry = entry;
+  ectowatch::previous_emit_log_hook = emit_log_hook;
+  emit_log_hook = ectowatch::keep_startup_error;
   BackgroundWorkerInitializeConnection(database, nullptr, 0);
+  emit_log_hook = ectowatch::previous_emit_log_hook;
   CurrentResourceOwner = ResourceOwnerCreate(nullptr, "ectowatch relay");
 
   char slot_name[NAMEDATALEN];
@@ -392,9 +467,12 @@ void ectowatch_relay_worker(Datum argument) {
     MemoryContextSwitchTo(TopMemoryContext);
     ErrorData *error = CopyErrorData();
     TimestampTz now = GetCurrentTimestamp();
+    const char *message = error->message ? error->message : "unknown error";
     SpinLockAcquire(&shared->mutex);
-    strlcpy(entry->last_error, error->message ? error->message : "unknown error", sizeof entry->last_error);
+    strlcpy(entry->last_error, message, sizeof entry->last_error);
     entry->last_error_at = now;
+    if (ectowatch::doing) // it cannot run: relayed delivery is refused until it can
+      snprintf(entry->reason, sizeof entry->reason, "%s: %s", ectowatch::doing, message);
     entry->latch = nullptr;
     SpinLockRelease(&shared->mutex);
     PG_RE_THROW();

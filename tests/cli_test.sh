@@ -132,5 +132,29 @@ check "unwatch removes" "removed cli_users_mail" "$("$cli" unwatch cli_users_mai
 "$cli" unwatch cli_users_mail 2>/dev/null; check "unwatch of a missing label exits 1" "1" "$?"
 
 sql "DROP TABLE cli_users, cli_members CASCADE"
+
+# A LATIN1 database (scripts/test makes it): rows arrive as UTF-8 all the same,
+# by NOTIFY and durably (issue 14, case 5). The psql sessions send UTF-8.
+if [ "$(sql "SELECT count(*) FROM pg_database WHERE datname = 'ectowatch_latin1_test'")" = 1 ]; then
+  latin1() { PGDATABASE=ectowatch_latin1_test PGCLIENTENCODING=UTF8 "$@"; }
+  latin1 psql -X -q -c "DROP TABLE IF EXISTS cli_latin1" -c "CREATE TABLE cli_latin1 (id int PRIMARY KEY, name text)" \
+    -c "SELECT ectowatch_watch('cli_latin1', 'inserted', extra_columns => '{name}')" \
+    -c "SELECT ectowatch_watch('cli_latin1', 'deleted', extra_columns => '{name}', delivery => 'durable')" >/dev/null
+  latin1 "$cli" listen --count 1 --timeout 20 cli_latin1_inserted >"$work/latin1" 2>&1 &
+  latin1_pid=$!
+  latin1 "$cli" listen --slot cli_latin1_slot --count 1 --timeout 1 cli_latin1_deleted >/dev/null 2>&1 # creates the slot
+  sleep 1
+  latin1 psql -X -q -c "INSERT INTO cli_latin1 VALUES (1, 'café Ærø ÿ')" -c "DELETE FROM cli_latin1" >/dev/null
+  wait $latin1_pid; check "latin1: listen exits 0" "0" "$?"
+  check "latin1: the row arrives as UTF-8" \
+    '{"label":"cli_latin1_inserted","table":"public.cli_latin1","op":"inserted","row":{"id":1,"name":"café Ærø ÿ"}}' \
+    "$(cat "$work/latin1")"
+  latin1 "$cli" listen --slot cli_latin1_slot --count 1 --timeout 20 cli_latin1_deleted >"$work/latin1_durable" 2>&1
+  check "latin1: listen --slot exits 0" "0" "$?"
+  check "latin1: the durable row arrives as UTF-8" "1" \
+    "$(grep -c '"op":"deleted","row":{"id":1,"name":"café Ærø ÿ"}' "$work/latin1_durable")"
+  latin1 "$cli" drop-slot cli_latin1_slot >/dev/null
+  latin1 psql -X -q -c "DROP TABLE cli_latin1 CASCADE" >/dev/null
+fi
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -25,6 +25,8 @@ SELECT ectowatch_watch('shop.orders', 'inserted', extra_columns => ARRAY['custom
 SELECT ectowatch_watch('shop.orders', 'updated', label => 'order_done', trigger_columns => ARRAY['status'],
                        condition => $$NEW.status = 'done'$$, replicated => true);
 SELECT ectowatch_watch('shop.orders', 'deleted');
+-- Its TRUNCATE trigger and this label's row trigger had one name before 0.5.0.
+SELECT ectowatch_watch('shop.orders', 'inserted', label => 'orders_deleted_tr');
 SELECT ectowatch_watch('parted', 'inserted');
 SQL
 
@@ -44,11 +46,14 @@ done
 # The restored watchers send messages (psql prints its own notifications).
 out="$(run -d ectowatch_dump_dst \
   -c "LISTEN orders_inserted" -c "LISTEN order_done" -c "LISTEN parted_inserted" -c "LISTEN orders_deleted" \
+  -c "LISTEN orders_deleted_tr" \
   -c "INSERT INTO shop.orders VALUES (1, 7, 'new'), (2, 8, 'new')" -c "UPDATE shop.orders SET status = 'done' WHERE id = 1" \
-  -c "INSERT INTO parted_eu VALUES (5, 'eu')" -c "DELETE FROM shop.orders WHERE id = 2" 2>&1)"
+  -c "INSERT INTO parted_eu VALUES (5, 'eu')" -c "DELETE FROM shop.orders WHERE id = 2" -c "TRUNCATE shop.orders" 2>&1)"
 for expected in \
   '{"v":1,"op":"inserted","table":"shop.orders","label":"orders_inserted","key":["id"],"rows":[{"id":1,"customer":7},{"id":2,"customer":8}]}' \
   '{"v":1,"op":"deleted","table":"shop.orders","label":"orders_deleted","key":["id"],"rows":[{"id":2}]}' \
+  '{"v":1,"op":"truncated","table":"shop.orders","label":"orders_deleted","key":["id"],"rows":[]}' \
+  '{"v":1,"op":"inserted","table":"shop.orders","label":"orders_deleted_tr","key":["id"],"rows":[{"id":1},{"id":2}]}' \
   '{"v":1,"op":"updated","table":"shop.orders","label":"order_done","key":["id"],"rows":[{"id":1}]}' \
   '{"v":1,"op":"inserted","table":"public.parted","label":"parted_inserted","key":["id","region"],"rows":[{"id":5,"region":"eu"}]}'; do
   grep -qF "payload \"$expected\"" <<<"$out" || fail "restored database did not send $expected; psql said: $out"

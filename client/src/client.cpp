@@ -194,37 +194,161 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;
     }
     try {
-      auto message = detail::decode_slot_message(lsn, payload);
+      auto message = detail::decode_slot_message(lsn, payload, &bad_rows);
       if (registry.wants(message->label)) {
         arrivals.emplace_back(std::move(message));
+        queue_bad_rows();
         return;
       }
+      bad_rows.clear();
     } catch (const ProtocolError &) {
       arrivals.emplace_back(ErrorItem{std::current_exception()});
     }
     arrivals.emplace_back(Position{lsn});
   }
 
+  // Rows left out of the message just decoded (a bad row never takes its
+  // neighbours down): each is reported after the message's other rows.
+  std::vector<RowError> bad_rows; // connection_mutex
+  void queue_bad_rows() {
+    if (bad_rows.empty())
+      return;
+    for (RowError &error : bad_rows)
+      arrivals.emplace_back(ErrorItem{std::make_exception_ptr(std::move(error))});
+    bad_rows.clear();
+  }
+
   // The relay worker's channel for "your events may be lost" (its slot was
   // invalidated): every client LISTENs on it.
   static constexpr const char *kResyncChannel = "ectowatch_resync";
 
+  // --- authenticity of relayed messages (connection_mutex) ----------------------
+  // Any role that can connect can NOTIFY any channel. Relayed messages are
+  // sent only by this database's relay worker, and they alone carry "lsn":
+  // so a message with "lsn", a message on a label whose watcher has delivery
+  // 'relay', and a relay_lost resync must come from the worker's backend.
+  // What is known is checked against the server again before anything is
+  // called forged (a restarted worker has a new pid; a watcher may have
+  // changed its delivery), so only a real mismatch costs a query.
+  std::set<int> relay_pids;                        // relay workers of this database seen so far
+  std::set<std::string, std::less<>> relay_labels; // labels whose watcher has delivery 'relay'
+
+  // "a,b" -> {"a", "b"}; "" -> {} (string_agg of pids and of labels, which have no comma).
+  static std::vector<std::string> split_list(const std::string &text) {
+    std::vector<std::string> items;
+    for (std::size_t start = 0; start < text.size();) {
+      std::size_t comma = std::min(text.find(',', start), text.size());
+      items.push_back(text.substr(start, comma - start));
+      start = comma + 1;
+    }
+    return items;
+  }
+
+  // The relay labels, then the worker's pid (read only when a message needs
+  // it: the status view costs more than the LISTEN it would ride along with).
+  static constexpr const char *kRelayLabelsQuery =
+      "SELECT string_agg(label, ',') FROM ectowatch_watchers WHERE delivery = 'relay'";
+  static constexpr const char *kRelayQuery =
+      "SELECT (SELECT string_agg(label, ',') FROM ectowatch_watchers WHERE delivery = 'relay'), "
+      "(SELECT string_agg(pid::text, ',') FROM ectowatch_relay_status "
+      "WHERE database = current_database() AND pid IS NOT NULL)";
+
+  void apply_relay_rows(const detail::PgConnection::Rows &rows) {
+    if (rows.empty() || rows[0].empty())
+      return;
+    relay_labels.clear();
+    for (std::string &label : split_list(rows[0][0].value_or("")))
+      relay_labels.insert(std::move(label));
+    if (rows[0].size() > 1)
+      for (const std::string &pid : split_list(rows[0][1].value_or("")))
+        relay_pids.insert(std::stoi(pid));
+  }
+
+  // Reads the worker's pid and the relay labels (connection held). A server
+  // without the relay (extension before 0.3.0) has neither.
+  void refresh_relay_locked(detail::PgConnection &on) {
+    try {
+      apply_relay_rows(on.simple_query(kRelayQuery));
+    } catch (const SqlError &) {
+      // No relay on this server: nothing is relayed, every "lsn" is forged.
+    }
+  }
+
+  // LISTEN, and read the relay labels in the same round trip (a connect
+  // costs no more round trips than before; new subscriptions LISTEN alone:
+  // even this query made the CLI's start measurably slower).
+  void listen_locked(detail::PgConnection &on, const std::string &channel) {
+    try {
+      apply_relay_rows(on.simple_query("LISTEN " + on.quote_identifier(channel) + "; " + kRelayLabelsQuery));
+    } catch (const SqlError &) {
+      on.listen(channel); // no relay on this server (both ran in one implicit transaction)
+    }
+  }
+
+  // Whether a notification on `label` from `sender_pid` may be genuine.
+  // `relayed`: it carries "lsn" (or is a relay_lost resync).
+  bool authentic_locked(std::string_view label, bool relayed, int sender_pid) {
+    if (!relayed && (relay_labels.empty() || !relay_labels.count(label)))
+      return true; // direct NOTIFY: cannot be told apart (docs/guarantees.md)
+    if (relay_pids.count(sender_pid)) {
+      // Labels are read at connect; a relay watcher created since is learned
+      // from its first relayed message.
+      if (relayed && !relay_labels.count(label))
+        relay_labels.emplace(label);
+      return true;
+    }
+    refresh_relay_locked(*connection);
+    if (relay_pids.count(sender_pid))
+      return true;
+    if (relayed || !relay_labels.count(label))
+      return !relayed;
+    // A relay watcher's message sent directly: the writer falls back to
+    // NOTIFY when the relay cannot run for it (pending_changes.cpp).
+    try {
+      return connection->query_value("SELECT ectowatch_relay_unavailable()", {}).has_value();
+    } catch (const SqlError &) {
+      return false;
+    }
+  }
+
+  void report_forged_locked(std::string_view channel, std::string_view payload, int sender_pid, const char *why) {
+    arrivals.emplace_back(ErrorItem{std::make_exception_ptr(
+        ForgedMessage("forged message on channel \"" + std::string(channel) + "\", not delivered: " + why +
+                          ", but it was sent by backend " + std::to_string(sender_pid) +
+                          ", not by this database's relay worker (ectowatch_relay_status)",
+                      std::string(channel), std::string(payload), sender_pid))});
+  }
+
   // Decodes and queues one notification. Called with connection_mutex held.
-  void accept(std::string_view channel, std::string_view payload) {
+  void accept(std::string_view channel, std::string_view payload, int sender_pid) {
     if (channel == kResyncChannel) {
-      arrivals.emplace_back(Resync{Resync::Reason::relay_lost, {}});
+      if (authentic_locked(channel, true, sender_pid))
+        arrivals.emplace_back(Resync{Resync::Reason::relay_lost, {}});
+      else
+        report_forged_locked(channel, payload, sender_pid, "a relay_lost resync comes from the relay worker");
       return;
     }
     // A label unsubscribed meanwhile (until its UNLISTEN) is decoded too and
     // then matches nothing: cheaper than a second registry lookup per message.
     try {
-      arrivals.emplace_back(detail::decode_message(channel, payload));
+      auto message = detail::decode_message(channel, payload, detail::Parser::fast_path_first, &bad_rows);
+      if (!authentic_locked(channel, message->lsn != 0, sender_pid)) {
+        bad_rows.clear();
+        report_forged_locked(channel, payload, sender_pid,
+                             message->lsn != 0 ? "it carries a WAL position, as only relayed messages do"
+                                               : "its label's watcher has delivery 'relay'");
+        return;
+      }
+      arrivals.emplace_back(std::move(message));
+      queue_bad_rows();
     } catch (const ProtocolError &) {
       arrivals.emplace_back(ErrorItem{std::current_exception()});
     }
   }
   detail::PgConnection::Visitor acceptor() {
-    return [this](std::string_view channel, std::string_view payload) { accept(channel, payload); };
+    return [this](std::string_view channel, std::string_view payload, int sender_pid) {
+      accept(channel, payload, sender_pid);
+    };
   }
   // Notifications libpq received during a command, queued in order.
   void take_buffered_locked() {
@@ -240,7 +364,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
     auto fresh =
         std::make_unique<detail::PgConnection>(conninfo, options.application_name, options.connect_timeout_seconds);
-    fresh->listen(kResyncChannel);
+    relay_pids.clear();
+    listen_locked(*fresh, kResyncChannel);
     std::set<std::string> channels;
     for (const std::string &label : registry.labels()) {
       fresh->listen(label);

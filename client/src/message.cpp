@@ -5,6 +5,7 @@
 #include "message_decoder.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 
 namespace ectowatch {
@@ -68,7 +69,8 @@ template <typename Integer> Integer parse_integer(const Value &value, std::strin
   std::string_view text = value.text();
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), result);
   if (error != std::errc() || end != text.data() + text.size())
-    throw UsageError("value " + std::string(text) + " does not fit " + std::string(wanted));
+    throw UsageError("value " + std::string(text) + " does not fit " + std::string(wanted) +
+                     "; read its exact text with text()");
   return result;
 }
 
@@ -80,7 +82,12 @@ template <> int Value::as<int>() const { return parse_integer<int>(*this, "an in
 template <> double Value::as<double>() const {
   if (kind_ != Kind::number)
     wrong_type(*this, "a number");
-  return std::strtod(std::string(text_).c_str(), nullptr);
+  // JSON numbers have no bound; a double does. Beyond its range the number
+  // stays readable as its exact text (text(), json()) rather than as inf.
+  double result = std::strtod(std::string(text_).c_str(), nullptr);
+  if (std::isinf(result))
+    throw UsageError("value " + std::string(text_) + " does not fit a double; read its exact text with text()");
+  return result;
 }
 template <> bool Value::as<bool>() const {
   if (kind_ != Kind::boolean)

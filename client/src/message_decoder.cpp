@@ -65,6 +65,33 @@ private:
   Message &message_;
 };
 
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? and nothing else.
+bool is_json_number(std::string_view text) {
+  std::size_t at = 0, size = text.size();
+  auto digits = [&] {
+    std::size_t start = at;
+    while (at < size && text[at] >= '0' && text[at] <= '9')
+      ++at;
+    return at > start;
+  };
+  if (at < size && text[at] == '-')
+    ++at;
+  if (at < size && text[at] == '0')
+    ++at;
+  else if (!digits())
+    return false;
+  if (at < size && text[at] == '.' && (++at, !digits()))
+    return false;
+  if (at < size && (text[at] == 'e' || text[at] == 'E')) {
+    ++at;
+    if (at < size && (text[at] == '+' || text[at] == '-'))
+      ++at;
+    if (!digits())
+      return false;
+  }
+  return at == size;
+}
+
 Value decode_value(ondemand::value value, MessageBuilder &builder) {
   switch (value.type()) {
   case ondemand::json_type::string: {
@@ -78,9 +105,11 @@ Value decode_value(ondemand::value value, MessageBuilder &builder) {
     return Value(Value::Kind::string, json, builder.keep(value.get_string()));
   }
   case ondemand::json_type::number: {
+    // Checked against JSON's grammar only, not parsed: a number no double or
+    // int64 holds (1e400, 40 digits) is valid JSON, kept as its exact text.
     std::string_view json = trim(value.raw_json_token());
-    double checked = value.get_double(); // validates the number
-    (void)checked;
+    if (!is_json_number(json))
+      throw simdjson_error(NUMBER_ERROR);
     return Value(Value::Kind::number, json, json);
   }
   case ondemand::json_type::boolean: {
@@ -260,8 +289,17 @@ void decode_with_simdjson(std::string_view channel, Message &message, std::vecto
           message.key_columns.emplace_back(std::string_view(column.get_string()));
         has_key = true;
       } else if (name == "rows") {
-        for (auto row : field.value().get_array())
-          row_sizes.push_back(decode_row(row.get_object(), message, builder));
+        for (auto row : field.value().get_array()) {
+          ondemand::value row_value = row.value();
+          if (row_value.type() == ondemand::json_type::object) {
+            row_sizes.push_back(decode_row(row_value.get_object(), message, builder));
+          } else {
+            // Valid JSON but not a row: it has no columns, so decode() reports
+            // it (it lacks the key) and delivers the others.
+            (void)decode_value(row_value, builder);
+            row_sizes.push_back(0);
+          }
+        }
         has_rows = true;
       } else if (name == "truncated") {
         message.truncated = field.value().get_bool();
@@ -285,7 +323,8 @@ void decode_with_simdjson(std::string_view channel, Message &message, std::vecto
 
 // `from_slot`: durable delivery, where no channel names the label; `channel`
 // then only names the source in errors.
-std::shared_ptr<Message> decode(std::string_view channel, std::string_view payload, bool from_slot, Parser parser) {
+std::shared_ptr<Message> decode(std::string_view channel, std::string_view payload, bool from_slot, Parser parser,
+                                std::vector<RowError> *bad_rows) {
   DecoderState &state = decoder_state();
   auto message = state.pool.take();
   // The message keeps its own copy of the payload (the rows view into it),
@@ -299,33 +338,52 @@ std::shared_ptr<Message> decode(std::string_view channel, std::string_view paylo
     row_sizes.clear();
     decode_with_simdjson(channel, *message, row_sizes, state.parser);
   }
-  // The columns are complete: the rows can point into them now.
-  std::size_t start = 0;
-  message->rows.reserve(row_sizes.size());
-  for (std::size_t size : row_sizes) {
-    message->rows.emplace_back(message->columns.data() + start, size);
-    start += size;
-  }
   if (message->key_columns.empty())
     fail(channel, payload, "\"key\" is empty");
   if (!from_slot && message->label != channel)
     fail(channel, payload, "its label \"" + message->label + "\" is not the channel it arrived on");
-  for (const Row &row : message->rows)
+  // The columns are complete: the rows can point into them now. A row
+  // without its key cannot be matched or told apart: it is left out and
+  // reported, and the message's other rows are delivered.
+  std::size_t start = 0;
+  message->rows.reserve(row_sizes.size());
+  for (std::size_t index = 0; index < row_sizes.size(); ++index) {
+    Row row(message->columns.data() + start, row_sizes[index]);
+    start += row_sizes[index];
+    const std::string *missing = nullptr;
     for (const std::string &key : message->key_columns)
-      if (!row.has(key))
-        fail(channel, payload, "a row lacks key column \"" + key + "\"");
+      if (!row.has(key)) {
+        missing = &key;
+        break;
+      }
+    if (!missing) {
+      message->rows.push_back(row);
+      continue;
+    }
+    std::string why = "row " + std::to_string(index) + " of a message of \"" + message->label + "\" (table " +
+                      message->table + ") " +
+                      (row_sizes[index] == 0 ? std::string("is not an object with columns")
+                                             : "lacks key column \"" + *missing + "\"") +
+                      "; the message's other rows were delivered";
+    if (!bad_rows)
+      fail(channel, payload, why);
+    bad_rows->push_back(
+        RowError("not an ectowatch row: " + why, std::string(channel), std::string(payload), message->label, index));
+  }
   assign_if_different(message->channel, from_slot ? std::string_view(message->label) : channel);
   return message;
 }
 
 } // namespace
 
-std::shared_ptr<const Message> decode_message(std::string_view channel, std::string_view payload, Parser parser) {
-  return decode(channel, payload, false, parser);
+std::shared_ptr<const Message> decode_message(std::string_view channel, std::string_view payload, Parser parser,
+                                              std::vector<RowError> *bad_rows) {
+  return decode(channel, payload, false, parser, bad_rows);
 }
 
-std::shared_ptr<const Message> decode_slot_message(std::uint64_t lsn, std::string_view payload) {
-  auto message = decode("(replication slot)", payload, true, Parser::fast_path_first);
+std::shared_ptr<const Message> decode_slot_message(std::uint64_t lsn, std::string_view payload,
+                                                   std::vector<RowError> *bad_rows) {
+  auto message = decode("(replication slot)", payload, true, Parser::fast_path_first, bad_rows);
   message->lsn = lsn;
   return message;
 }

@@ -19,12 +19,17 @@ namespace ectowatch::detail {
 // alone (tests and the fuzzer compare the two).
 enum class Parser { fast_path_first, simdjson_only };
 
-// Throws ProtocolError for anything that is not a valid v1 message.
+// Throws ProtocolError for anything that is not a valid v1 message. A row
+// that cannot be decoded (it lacks a key column, or is not an object) is left
+// out of a valid message and appended to `bad_rows`, so one bad row never
+// takes its neighbours down; without `bad_rows` it fails the whole message.
 std::shared_ptr<const Message> decode_message(std::string_view channel, std::string_view payload,
-                                              Parser parser = Parser::fast_path_first);
+                                              Parser parser = Parser::fast_path_first,
+                                              std::vector<RowError> *bad_rows = nullptr);
 // The same for an output row of an 'ectowatch' replication slot, written at
 // WAL position `lsn` (there is no channel: the label is the message's).
-std::shared_ptr<const Message> decode_slot_message(std::uint64_t lsn, std::string_view payload);
+std::shared_ptr<const Message> decode_slot_message(std::uint64_t lsn, std::string_view payload,
+                                                   std::vector<RowError> *bad_rows = nullptr);
 
 // "inserted" -> Op::inserted; nothing for a name that is not an op (parse_op
 // throws instead).

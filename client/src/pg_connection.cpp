@@ -23,17 +23,14 @@ PgConnection::PgConnection(const std::string &conninfo, const std::string &appli
   // Our defaults first, the caller's conninfo (a string or a URI, expanded in
   // place) next, so whatever it sets wins; `replication` last, because a
   // replication stream needs exactly a logical walsender. Keepalives find a
-  // silently dead peer.
+  // silently dead peer. client_encoding UTF8 after the conninfo too: the
+  // server then converts NOTIFY payloads and channel names (and query
+  // results) from the database encoding to the UTF-8 that messages are read
+  // as (durable messages are converted by the output plugin).
   std::string timeout = std::to_string(connect_timeout_seconds);
-  const char *keywords[] = {"fallback_application_name",
-                            "connect_timeout",
-                            "keepalives",
-                            "keepalives_idle",
-                            "keepalives_interval",
-                            "keepalives_count",
-                            "dbname",
-                            "replication",
-                            nullptr};
+  const char *keywords[] = {
+      "fallback_application_name", "connect_timeout", "keepalives",      "keepalives_idle", "keepalives_interval",
+      "keepalives_count",          "dbname",          "client_encoding", "replication",     nullptr};
   const char *values[] = {application_name.c_str(),
                           timeout.c_str(),
                           "1",
@@ -41,6 +38,7 @@ PgConnection::PgConnection(const std::string &conninfo, const std::string &appli
                           "10",
                           "3",
                           conninfo.c_str(),
+                          "UTF8",
                           mode == Mode::replication ? "database" : nullptr,
                           nullptr};
   conn_ = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
@@ -102,7 +100,7 @@ std::size_t PgConnection::take_buffered(const Visitor &visit) {
   std::size_t count = 0;
   while (PGnotify *raw = PQnotifies(conn_)) {
     std::unique_ptr<PGnotify, FreememDeleter> notify(raw);
-    visit(notify->relname, notify->extra ? notify->extra : "");
+    visit(notify->relname, notify->extra ? notify->extra : "", notify->be_pid);
     ++count;
   }
   return count;

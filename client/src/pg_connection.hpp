@@ -33,7 +33,8 @@ public:
   void listen(const std::string &channel);
   void unlisten(const std::string &channel);
 
-  using Visitor = std::function<void(std::string_view channel, std::string_view payload)>;
+  // `sender_pid`: the backend that sent the notification (PGnotify::be_pid).
+  using Visitor = std::function<void(std::string_view channel, std::string_view payload, int sender_pid)>;
   // Reads whatever the socket has without blocking and shows each
   // notification to `visit` (views valid during the call only); returns how
   // many there were. Throws ConnectionError if the connection broke.

@@ -69,9 +69,13 @@ run_regress_suites() {
 # durable CLI test, on the server of the PG* environment (SERVER_CTL restarts it).
 run_client_suites() {
   [ "${cmake_ok:-0}" = 1 ] || return 0
+  # ectowatch_latin1_test: messages are UTF-8 whatever the database encoding
+  # (tests/client/encoding_test.cpp), relayed too.
   psql -X -q -d postgres -c "CREATE DATABASE ectowatch_client_test" &&
     psql -X -q -d ectowatch_client_test -c "SET client_min_messages = warning" -c "CREATE EXTENSION ectowatch" &&
-    psql -X -q -d postgres -c "ALTER SYSTEM SET ectowatch.relay_databases = 'ectowatch_client_test'" \
+    psql -X -q -d postgres -c "CREATE DATABASE ectowatch_latin1_test ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" &&
+    psql -X -q -d ectowatch_latin1_test -c "SET client_min_messages = warning" -c "CREATE EXTENSION ectowatch" &&
+    psql -X -q -d postgres -c "ALTER SYSTEM SET ectowatch.relay_databases = 'ectowatch_client_test, ectowatch_latin1_test'" \
       -c "SELECT pg_reload_conf()" >/dev/null # its relay worker starts now (tests/client/relay_test.cpp)
   export ECTOWATCH_TEST_RESTART="$SERVER_CTL -m fast -w restart >/dev/null"
   export ECTOWATCH_TEST_RESTART_IMMEDIATE="$SERVER_CTL -m immediate -w restart >/dev/null"

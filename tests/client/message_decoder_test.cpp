@@ -227,3 +227,68 @@ BOOST_AUTO_TEST_CASE(messages_sharing_a_header_decode_on_their_own) {
   BOOST_TEST(other->key_columns == (std::vector<std::string>{"id", "k"}));
   BOOST_TEST((other->op == Op::inserted));
 }
+
+// Issue 14, case 1: any valid JSON number, also one that no double or int64
+// holds, is accepted and kept as its exact text, by both paths.
+BOOST_AUTO_TEST_CASE(numbers_beyond_a_double_are_kept_as_their_exact_text) {
+  const std::string big_integer = "123456789012345678901234567890";
+  const std::string long_mantissa = "0." + std::string(400, '1');
+  const char *numbers[] = {"1e400", "-1e400", "1E+99999", "-0.5e-400", "12345678901234567890", "-0"};
+  std::vector<std::string> all(std::begin(numbers), std::end(numbers));
+  all.push_back(big_integer);
+  all.push_back(long_mantissa);
+  for (const std::string &number : all) {
+    std::string payload = R"({"v":1,"op":"inserted","table":"public.t","label":"c","key":["id"],"rows":[{"id":1,"n":)" +
+                          number + R"(},{"id":2,"j":{"n":)" + number + R"(}}]})";
+    for (Parser parser : {Parser::fast_path_first, Parser::simdjson_only}) {
+      auto message = decode_message("c", payload, parser);
+      BOOST_REQUIRE_EQUAL(message->rows.size(), 2u);
+      const Value &n = message->rows[0].at("n");
+      BOOST_TEST((n.kind() == Value::Kind::number));
+      BOOST_TEST(n.text() == number);
+      BOOST_TEST(n.json() == number);
+      BOOST_TEST(message->rows[1].at("j").json() == R"({"n":)" + number + "}");
+    }
+  }
+  auto message = decode_message(
+      "c", R"({"v":1,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[{"id":1,"a":1e400,"b":)" +
+               big_integer + R"(,"c":1.5e300}]})");
+  const auto &row = message->rows.at(0);
+  BOOST_CHECK_THROW(row.get<double>("a"), UsageError); // not inf
+  BOOST_TEST(row.get<std::string>("a") == "1e400");
+  BOOST_CHECK_THROW(row.get<std::int64_t>("b"), UsageError);
+  BOOST_TEST(row.get<std::string>("b") == big_integer);
+  BOOST_TEST(row.get<double>("c") == 1.5e300);
+}
+
+BOOST_AUTO_TEST_CASE(what_is_not_a_json_number_is_still_rejected) {
+  for (const char *number : {"1.", "01", "1e", "1e+", "-", "+1", ".5", "1x", "0x10", "1.e5", "--1", "1e5.5"}) {
+    std::string payload = R"({"v":1,"op":"inserted","table":"t","label":"c","key":["id"],"rows":[{"id":1,"n":)" +
+                          std::string(number) + "}]}";
+    BOOST_CHECK_THROW(decode_message("c", payload), ProtocolError);
+    BOOST_CHECK_THROW(decode_message("c", payload, Parser::simdjson_only), ProtocolError);
+  }
+}
+
+// Issue 14, case 1: a row that truly cannot be decoded is left out and
+// reported (which row, which label); the other rows are delivered.
+BOOST_AUTO_TEST_CASE(one_bad_row_does_not_take_its_neighbours_down) {
+  std::string payload =
+      R"({"v":1,"op":"inserted","table":"public.t","label":"c","key":["id"],"rows":[{"id":1},{"x":2},3,{"id":4},{}]})";
+  for (Parser parser : {Parser::fast_path_first, Parser::simdjson_only}) {
+    std::vector<ectowatch::RowError> bad;
+    auto message = decode_message("c", payload, parser, &bad);
+    BOOST_REQUIRE_EQUAL(message->rows.size(), 2u);
+    BOOST_TEST(message->rows[0].get<int>("id") == 1);
+    BOOST_TEST(message->rows[1].get<int>("id") == 4);
+    BOOST_REQUIRE_EQUAL(bad.size(), 3u);
+    BOOST_TEST(bad[0].row_index() == 1u);
+    BOOST_TEST(bad[1].row_index() == 2u);
+    BOOST_TEST(bad[2].row_index() == 4u);
+    BOOST_TEST(bad[0].label() == "c");
+    BOOST_TEST(std::string(bad[0].what()).find("lacks key column \"id\"") != std::string::npos);
+    BOOST_TEST(std::string(bad[1].what()).find("row 2") != std::string::npos);
+  }
+  // Without a place to report them, the whole message is refused (never a silent skip).
+  BOOST_CHECK_THROW(decode_message("c", payload), ProtocolError);
+}

@@ -307,3 +307,35 @@ BOOST_AUTO_TEST_CASE(the_status_view_reports_the_worker) {
                      "FROM ectowatch_relay_status WHERE database = current_database()") == "t";
   }));
 }
+
+// PostgreSQL collapses identical (channel, payload) notifications of one
+// transaction, and the worker sends many source transactions in one. Two
+// source transactions with byte-identical messages, relayed in one round (the
+// worker is stopped while they commit), must both arrive: each notification
+// carries its own "lsn".
+BOOST_AUTO_TEST_CASE(identical_messages_of_two_transactions_in_one_round_both_arrive) {
+  RelayTable table, other;
+  Client client(test::conninfo());
+  Arrivals arrivals, others;
+  auto subscription = client.subscribe(table.label, arrivals.callback());
+  auto other_subscription = client.subscribe(other.label, others.callback());
+  client.start();
+  int pid = std::stoi(worker_pid());
+  BOOST_REQUIRE(::kill(pid, SIGSTOP) == 0);
+  table.insert(1);                                    // {"label":...,"rows":[{"id":1}]}
+  other.insert(1);                                    // between them, so the two are not merged
+  sql("DELETE FROM " + table.name + " WHERE id = 1"); // no deleted watcher: no message
+  table.insert(1);                                    // the same message again
+  ::kill(pid, SIGCONT);
+  BOOST_REQUIRE(eventually(
+      [&] {
+        std::lock_guard lock(arrivals.mutex);
+        return arrivals.ids.size() >= 2;
+      },
+      {}, 30s));
+  std::this_thread::sleep_for(200ms); // a third would arrive now
+  client.stop();
+  std::lock_guard lock(arrivals.mutex);
+  BOOST_TEST(arrivals.ids == (std::vector<int>{1, 1}));
+  BOOST_TEST(arrivals.positions.at(0) != arrivals.positions.at(1));
+}

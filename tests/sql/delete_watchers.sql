@@ -8,7 +8,7 @@ SET client_min_messages = notice;
 
 CREATE VIEW watcher_triggers AS
 SELECT tgrelid::regclass AS table_name, tgname, CASE WHEN tgtype & 1 = 1 THEN 'row' ELSE 'statement' END AS fires
-  FROM pg_trigger WHERE tgname LIKE 'ectowatch%' AND tgname NOT LIKE '%\_tr' ORDER BY 1, 2;
+  FROM pg_trigger WHERE tgname LIKE 'ectowatch%' AND tgtype & 32 = 0 ORDER BY 1, 2; -- 32: TRUNCATE
 
 -- A plain table: the transition table.
 CREATE TABLE plain (id int PRIMARY KEY, v text);
@@ -89,3 +89,5 @@ SELECT ectowatch_watch(table_name, op, label, trigger_columns, extra_columns, ke
   FROM ectowatch_watchers WHERE op = 'deleted' AND fires = 'row';
 SELECT label, fires FROM ectowatch_watchers;
 DROP TABLE upgraded;
+-- Back to the current version for the tests that follow.
+ALTER EXTENSION ectowatch UPDATE;

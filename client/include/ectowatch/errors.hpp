@@ -3,6 +3,7 @@
 
 #include "ectowatch/export.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -51,6 +52,39 @@ public:
 private:
   std::string channel_;
   std::string payload_;
+};
+
+// One row of a message could not be decoded (it lacks a key column, or is
+// not an object); it is left out, and the message's other rows are delivered.
+class ECTOWATCH_EXPORT RowError : public ProtocolError {
+public:
+  RowError(const std::string &message, std::string channel, std::string payload, std::string label,
+           std::size_t row_index)
+      : ProtocolError(message, std::move(channel), std::move(payload)), label_(std::move(label)),
+        row_index_(row_index) {}
+  const std::string &label() const noexcept { return label_; }
+  // The row's position in the message's "rows" array, from 0.
+  std::size_t row_index() const noexcept { return row_index_; }
+
+private:
+  std::string label_;
+  std::size_t row_index_;
+};
+
+// A notification that looks like an ectowatch message but was not sent by
+// ectowatch (any role that can connect can NOTIFY any channel): it carries a
+// relayed message's WAL position, or is on a label with delivery 'relay',
+// and was not sent by this database's relay worker. It is not delivered.
+// Direct NOTIFY ('notify' delivery) cannot be told apart (docs/guarantees.md).
+class ECTOWATCH_EXPORT ForgedMessage : public ProtocolError {
+public:
+  ForgedMessage(const std::string &message, std::string channel, std::string payload, int sender_pid)
+      : ProtocolError(message, std::move(channel), std::move(payload)), sender_pid_(sender_pid) {}
+  // The backend that sent it (pg_stat_activity.pid).
+  int sender_pid() const noexcept { return sender_pid_; }
+
+private:
+  int sender_pid_;
 };
 
 // Messages were dropped because callbacks could not keep up (see

@@ -39,7 +39,10 @@ public:
 
   // Typed access: std::int64_t, std::uint64_t, int, double (numbers), bool,
   // std::string / std::string_view (a string's content; the JSON text of any
-  // other value). Throws UsageError when the value is not of that type.
+  // other value). Throws UsageError when the value is not of that type, or
+  // is a number the type cannot hold (a fraction or 20 digits for an
+  // int64, 1e400 for a double): every valid JSON number is kept, and text()
+  // gives it exactly, e.g. for a numeric column or a big number in json.
   template <typename T> T as() const;
 
 private:
