@@ -16,6 +16,7 @@
 // in ectowatch_relay_status.last_error) and the launcher starts it again. The
 // one exception, repack_batch(), keeps its C++ objects behind the boundary.
 #include "boundary.hpp"
+#include "pg_compat.hpp"
 #include "relay.hpp"
 #include "relay_packer.hpp"
 
@@ -246,7 +247,7 @@ void run_sql(const char *statement, const char *argument) {
   CommitTransactionCommand();
 }
 
-// Whether the slot exists but was invalidated (it kept more WAL than
+// Whether the slot exists but was invalidated (for example it kept more WAL than
 // max_slot_wal_keep_size allows): it can never be read again.
 bool slot_lost(const char *slot_name) {
   bool lost = false;
@@ -254,7 +255,7 @@ bool slot_lost(const char *slot_name) {
   ReplicationSlot *slot = SearchNamedReplicationSlot(slot_name, false);
   if (slot) {
     SpinLockAcquire(&slot->mutex);
-    lost = XLogRecPtrIsInvalid(slot->data.restart_lsn) && !XLogRecPtrIsInvalid(slot->data.invalidated_at);
+    lost = compat::slot_invalidated(slot);
     SpinLockRelease(&slot->mutex);
   }
   LWLockRelease(ReplicationSlotControlLock);
@@ -328,7 +329,7 @@ void record_confirmed(RelayEntry *entry, XLogRecPtr confirmed, int messages, int
 
 [[noreturn]] void relay_loop(RelayEntry *entry, const char *slot_name) {
   ensure_slot(entry, slot_name);
-  ReplicationSlotAcquire(slot_name, true);
+  compat::acquire_replication_slot(slot_name, true);
 
   batch.context = AllocSetContextCreate(TopMemoryContext, "ectowatch relay batch", ALLOCSET_DEFAULT_SIZES);
   MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -348,7 +349,7 @@ void record_confirmed(RelayEntry *entry, XLogRecPtr confirmed, int messages, int
     }
     // Decode what is flushed, in bounded rounds so a huge backlog is relayed
     // (and confirmed) piece by piece.
-    XLogRecPtr flushed = GetFlushRecPtr(nullptr);
+    XLogRecPtr flushed = compat::flushed_wal_position();
     bool progressed = false;
     while (context->reader->EndRecPtr < flushed && batch.bytes < 4 * 1024 * 1024) {
       char *error = nullptr;
@@ -371,7 +372,7 @@ void record_confirmed(RelayEntry *entry, XLogRecPtr confirmed, int messages, int
       ReplicationSlotMarkDirty();
       record_confirmed(entry, context->reader->EndRecPtr, messages, notifications);
     }
-    if (context->reader->EndRecPtr >= GetFlushRecPtr(nullptr)) {
+    if (context->reader->EndRecPtr >= compat::flushed_wal_position()) {
       // Writers set the latch after committing relayed messages; the timeout
       // catches commits whose WAL was flushed later (synchronous_commit = off).
       (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
