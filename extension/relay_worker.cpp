@@ -210,9 +210,29 @@ Outgoing repack_batch() {
   return out;
 }
 
+// Holding a logical slot marks this process PROC_IN_LOGICAL_DECODING, and
+// GetSnapshotData() leaves such a process's xid out of every other backend's
+// snapshot. A listener that reads the notification queue between our
+// PreCommit_Notify (entries queued) and our clog commit would then find our
+// xid neither running nor committed, take the transaction for aborted and
+// skip its notifications for good (issue 14, case 8). So the NOTIFY
+// transaction runs with the flag cleared, as ReplicationSlotRelease() would
+// clear it, and decoding goes on with it set again, as ReplicationSlotAcquire()
+// sets it; the slot stays ours throughout.
+void set_logical_decoding_flag(bool decoding) {
+  LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
+  if (decoding)
+    MyProc->statusFlags |= PROC_IN_LOGICAL_DECODING;
+  else
+    MyProc->statusFlags &= ~PROC_IN_LOGICAL_DECODING;
+  ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
+  LWLockRelease(ProcArrayLock);
+}
+
 // Sends the batch with NOTIFY in one transaction; returns notifications sent.
 int relay_batch() {
   Outgoing out = repack_batch();
+  set_logical_decoding_flag(false); // before the xid is assigned (PreCommit_Notify)
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   pgstat_report_activity(STATE_RUNNING, "relaying ectowatch messages");
@@ -220,6 +240,7 @@ int relay_batch() {
     Async_Notify(out.channels[i], out.payloads[i]);
   CommitTransactionCommand();
   pgstat_report_activity(STATE_IDLE, nullptr);
+  set_logical_decoding_flag(true);
   return out.count;
 }
 
