@@ -28,6 +28,16 @@ ISOLATION_OPTS = --inputdir=tests --outputdir=tests/results-isolation
 
 PG_CONFIG ?= pg_config
 
+# PostgreSQL 14 or later (extension/pg_compat.hpp holds what differs between
+# 14 and 18); refuse older servers in one line, before compiling anything.
+PG_VERSION_FOUND := $(word 2,$(shell $(PG_CONFIG) --version 2>/dev/null))
+ifeq ($(PG_VERSION_FOUND),)
+$(error ectowatch cannot run "$(PG_CONFIG) --version": set PG_CONFIG to the pg_config of your PostgreSQL server)
+endif
+ifneq ($(shell test "$$(echo '$(PG_VERSION_FOUND)' | sed 's/[^0-9].*//')" -ge 14 2>/dev/null && echo yes),yes)
+$(error ectowatch needs PostgreSQL 14 or later (found $(PG_VERSION_FOUND)))
+endif
+
 # Server headers trip -Wextra and use `register`: include them as system headers.
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) -Iextension
 # -MMD -MP: rebuild objects when a header they include changes.

@@ -1,5 +1,6 @@
 // Loading the library: its settings and the callbacks it registers.
 #include "pending_changes.hpp"
+#include "pg_compat.hpp"
 #include "postgres_api.hpp"
 #include "relay.hpp"
 #include "settings.hpp"
@@ -29,7 +30,7 @@ void _PG_init(void) {
                              "shared_preload_libraries.",
                              &ectowatch::relay_databases, "", PGC_SIGHUP, 0, ectowatch::check_relay_databases, nullptr,
                              nullptr);
-  MarkGUCPrefixReserved("ectowatch");
+  ectowatch::compat::reserve_setting_prefix("ectowatch");
   if (process_shared_preload_libraries_in_progress)
     ectowatch::relay_register_at_preload();
   ectowatch::register_pending_changes_callbacks();

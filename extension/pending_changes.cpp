@@ -2,6 +2,7 @@
 
 #include "boundary.hpp"
 #include "message_packer.hpp"
+#include "pg_compat.hpp"
 #include "relay.hpp"
 
 #include <optional>
@@ -201,7 +202,7 @@ void notify(const char *channel, const std::string &payload) {
 // Durable and relayed delivery: a transactional logical message, decoded at
 // commit by a slot with the 'ectowatch' output plugin (output_plugin.cpp).
 void log_message(const char *prefix, const std::string &payload) {
-  call_postgres([&] { LogLogicalMessage(prefix, payload.data(), payload.size(), true); });
+  call_postgres([&] { compat::log_logical_message(prefix, payload.data(), payload.size(), true); });
 }
 
 // Where a message goes; decided at commit, so ectowatch.relay applies to the

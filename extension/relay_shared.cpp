@@ -1,6 +1,7 @@
 // The relay's shared memory (one entry per relayed database), whether this
 // backend can relay, and ectowatch_relay_status().
 #include "boundary.hpp"
+#include "pg_compat.hpp"
 #include "relay.hpp"
 
 extern "C" {
@@ -31,7 +32,7 @@ namespace {
 
 bool preloaded = false;
 RelayShared *shared = nullptr;
-shmem_request_hook_type previous_request_hook = nullptr;
+compat::ShmemRequestHook previous_request_hook = nullptr;
 shmem_startup_hook_type previous_startup_hook = nullptr;
 
 void request_shared_memory() {
@@ -131,8 +132,9 @@ bool slot_is_ready(const char *slot_name) {
   ReplicationSlot *slot = SearchNamedReplicationSlot(slot_name, false);
   if (slot) {
     SpinLockAcquire(&slot->mutex);
+    // From 16 on, only a slot invalidated for removed WAL loses restart_lsn.
     ready = slot->data.persistency == RS_PERSISTENT && !XLogRecPtrIsInvalid(slot->data.confirmed_flush) &&
-            !XLogRecPtrIsInvalid(slot->data.restart_lsn);
+            !XLogRecPtrIsInvalid(slot->data.restart_lsn) && !compat::slot_invalidated(slot);
     SpinLockRelease(&slot->mutex);
   }
   LWLockRelease(ReplicationSlotControlLock);
@@ -222,8 +224,7 @@ void relay_wake_worker() {
 
 void relay_register_at_preload() {
   preloaded = true;
-  previous_request_hook = shmem_request_hook;
-  shmem_request_hook = request_shared_memory;
+  previous_request_hook = compat::install_shmem_request_hook(request_shared_memory);
   previous_startup_hook = shmem_startup_hook;
   shmem_startup_hook = attach_shared_memory;
 
@@ -295,7 +296,7 @@ namespace ectowatch {
 
 Datum relay_workers(FunctionCallInfo fcinfo) {
   ReturnSetInfo *result_info = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
-  InitMaterializedSRF(fcinfo, 0);
+  compat::init_materialized_srf(fcinfo);
   RelayShared *shared = relay_shared();
   if (!shared)
     return (Datum)0;

@@ -16,6 +16,7 @@
 // in ectowatch_relay_status.last_error) and the launcher starts it again. The
 // one exception, repack_batch(), keeps its C++ objects behind the boundary.
 #include "boundary.hpp"
+#include "pg_compat.hpp"
 #include "relay.hpp"
 #include "relay_packer.hpp"
 
@@ -214,9 +215,29 @@ Outgoing repack_batch() {
   return out;
 }
 
+// Holding a logical slot marks this process PROC_IN_LOGICAL_DECODING, and
+// GetSnapshotData() leaves such a process's xid out of every other backend's
+// snapshot. A listener that reads the notification queue between our
+// PreCommit_Notify (entries queued) and our clog commit would then find our
+// xid neither running nor committed, take the transaction for aborted and
+// skip its notifications for good (issue 14, case 8). So the NOTIFY
+// transaction runs with the flag cleared, as ReplicationSlotRelease() would
+// clear it, and decoding goes on with it set again, as ReplicationSlotAcquire()
+// sets it; the slot stays ours throughout.
+void set_logical_decoding_flag(bool decoding) {
+  LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
+  if (decoding)
+    MyProc->statusFlags |= PROC_IN_LOGICAL_DECODING;
+  else
+    MyProc->statusFlags &= ~PROC_IN_LOGICAL_DECODING;
+  ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
+  LWLockRelease(ProcArrayLock);
+}
+
 // Sends the batch with NOTIFY in one transaction; returns notifications sent.
 int relay_batch() {
   Outgoing out = repack_batch();
+  set_logical_decoding_flag(false); // before the xid is assigned (PreCommit_Notify)
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   pgstat_report_activity(STATE_RUNNING, "relaying ectowatch messages");
@@ -224,6 +245,7 @@ int relay_batch() {
     Async_Notify(out.channels[i], out.payloads[i]);
   CommitTransactionCommand();
   pgstat_report_activity(STATE_IDLE, nullptr);
+  set_logical_decoding_flag(true);
   return out.count;
 }
 
@@ -252,7 +274,7 @@ void run_sql(const char *statement, const char *argument) {
   CommitTransactionCommand();
 }
 
-// Whether the slot exists but was invalidated (it kept more WAL than
+// Whether the slot exists but was invalidated (for example it kept more WAL than
 // max_slot_wal_keep_size allows): it can never be read again.
 bool slot_lost(const char *slot_name) {
   bool lost = false;
@@ -260,7 +282,7 @@ bool slot_lost(const char *slot_name) {
   ReplicationSlot *slot = SearchNamedReplicationSlot(slot_name, false);
   if (slot) {
     SpinLockAcquire(&slot->mutex);
-    lost = XLogRecPtrIsInvalid(slot->data.restart_lsn) && !XLogRecPtrIsInvalid(slot->data.invalidated_at);
+    lost = compat::slot_invalidated(slot);
     SpinLockRelease(&slot->mutex);
   }
   LWLockRelease(ReplicationSlotControlLock);
@@ -334,7 +356,7 @@ void record_confirmed(RelayEntry *entry, XLogRecPtr confirmed, int messages, int
 
 [[noreturn]] void relay_loop(RelayEntry *entry, const char *slot_name) {
   ensure_slot(entry, slot_name);
-  ReplicationSlotAcquire(slot_name, true);
+  compat::acquire_replication_slot(slot_name, true);
 
   batch.context = AllocSetContextCreate(TopMemoryContext, "ectowatch relay batch", ALLOCSET_DEFAULT_SIZES);
   MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -354,7 +376,7 @@ void record_confirmed(RelayEntry *entry, XLogRecPtr confirmed, int messages, int
     }
     // Decode what is flushed, in bounded rounds so a huge backlog is relayed
     // (and confirmed) piece by piece.
-    XLogRecPtr flushed = GetFlushRecPtr(nullptr);
+    XLogRecPtr flushed = compat::flushed_wal_position();
     bool progressed = false;
     while (context->reader->EndRecPtr < flushed && batch.bytes < 4 * 1024 * 1024) {
       char *error = nullptr;
@@ -377,7 +399,7 @@ void record_confirmed(RelayEntry *entry, XLogRecPtr confirmed, int messages, int
       ReplicationSlotMarkDirty();
       record_confirmed(entry, context->reader->EndRecPtr, messages, notifications);
     }
-    if (context->reader->EndRecPtr >= GetFlushRecPtr(nullptr)) {
+    if (context->reader->EndRecPtr >= compat::flushed_wal_position()) {
       // Writers set the latch after committing relayed messages; the timeout
       // catches commits whose WAL was flushed later (synchronous_commit = off).
       (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);

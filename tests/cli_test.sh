@@ -39,7 +39,7 @@ all_pid=$!
 one_pid=$!
 "$cli" listen --count 1 --timeout 20 "cli_members_inserted:org_id=7,user_name=ann" >"$work/member" 2>&1 &
 member_pid=$!
-sleep 1
+wait_for_listeners 3
 sql "INSERT INTO cli_users VALUES (1, 'a@x', 'A \"quoted\"'), (2, 'b@x', 'B')"
 sql "UPDATE cli_users SET name = 'Bee' WHERE id = 2"
 sql "INSERT INTO cli_members VALUES (7, 'bob', 'x'), (8, 'ann', 'y'), (7, 'ann', 'admin')"
@@ -58,7 +58,7 @@ check "all conditions must match" '{"label":"cli_members_inserted","table":"publ
 # freed message's address may be reused for the next one).
 "$cli" listen --count 3 --timeout 20 cli_users_updated cli_users_deleted >"$work/consecutive" 2>&1 &
 consecutive_pid=$!
-sleep 1
+wait_for_listeners 1
 sql "UPDATE cli_users SET name = 'Ay' WHERE id = 1"
 sql "DELETE FROM cli_users WHERE id IN (1, 2)"
 wait $consecutive_pid; check "consecutive messages exit 0" "0" "$?"
@@ -70,7 +70,7 @@ check "consecutive messages print every row" \
 # TRUNCATE, dropped rows and the truncated flag
 "$cli" listen --timeout 3 cli_users_deleted >"$work/deleted" 2>&1 &
 deleted_pid=$!
-sleep 1
+wait_for_listeners 1
 sql "INSERT INTO cli_users VALUES (3, repeat('e', 9000), 'big')"
 sql "DELETE FROM cli_users WHERE id = 3"
 sql "TRUNCATE cli_users"
@@ -95,7 +95,7 @@ for sub in watch unwatch watchers; do "$cli" $sub --help >/dev/null; check "$sub
 # SIGTERM flushes and exits 0
 "$cli" listen cli_users_inserted >"$work/signal" 2>&1 &
 signal_pid=$!
-sleep 1
+wait_for_listeners 1
 sql "INSERT INTO cli_users VALUES (10, 'x', 'y')"
 sleep 0.5
 kill -TERM $signal_pid
@@ -105,9 +105,10 @@ check "after printing what arrived" '{"label":"cli_users_inserted","table":"publ
 # resync after the backend is terminated
 "$cli" listen --count 1 --timeout 20 cli_users_inserted >"$work/resync" 2>"$work/resync.err" &
 resync_pid=$!
-sleep 1
+wait_for_listeners 1
 sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ectowatch listen'" >/dev/null
 sleep 1
+wait_for_listeners 1 # reconnected
 sql "INSERT INTO cli_users VALUES (11, 'x', 'y')"
 wait $resync_pid; check "listen survives a terminated backend" "0" "$?"
 check "prints resync, then goes on" '{"event":"resync"}
@@ -117,9 +118,10 @@ check "prints resync, then goes on" '{"event":"resync"}
 if [ -n "${ECTOWATCH_TEST_RESTART:-}" ]; then
   "$cli" listen --count 1 --timeout 40 cli_users_inserted >"$work/restart" 2>"$work/restart.err" &
   restart_pid=$!
-  sleep 1
+  wait_for_listeners 1
   bash -c "$ECTOWATCH_TEST_RESTART"
   sleep 2
+  wait_for_listeners 1 # reconnected
   sql "INSERT INTO cli_users VALUES (12, 'x', 'y')"
   wait $restart_pid; check "listen survives a server restart" "0" "$?"
   check "prints resync after the restart, then goes on" '{"event":"resync"}

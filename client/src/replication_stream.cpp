@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <cctype>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -44,7 +45,14 @@ PgConnection connect(const std::string &conninfo, const std::string &application
     return PgConnection(conninfo, application_name, timeout, PgConnection::Mode::replication);
   } catch (const ConnectionError &error) {
     std::string what = error.what();
-    if (what.find("replication") != std::string::npos || what.find("pg_hba") != std::string::npos)
+    // A role without REPLICATION: 14 and 15 say "must be superuser or
+    // replication role to start walsender", 16 and later "permission denied to
+    // start WAL sender" (with "REPLICATION" in the detail).
+    std::string lower = what;
+    for (char &c : lower)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower.find("replication") != std::string::npos || lower.find("wal sender") != std::string::npos ||
+        lower.find("pg_hba") != std::string::npos)
       throw ConnectionError(what + " (durable delivery reads a replication slot: the role needs the REPLICATION "
                                    "attribute, ALTER ROLE name REPLICATION, and pg_hba.conf must let it connect to "
                                    "this database)");

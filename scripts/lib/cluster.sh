@@ -8,6 +8,19 @@
 
 PG_BINDIR="$(pg_config --bindir)"
 
+# How every test cluster is made (also the ones scripts/lib/roots.sh starts
+# inside a root): initdb's arguments, and the postgresql.conf lines for a
+# cluster listening only on the socket directory $1.
+CLUSTER_INITDB_ARGS=(-U postgres --auth=trust --no-sync -E UTF8 --locale=C)
+cluster_settings() {
+  echo "listen_addresses = ''"
+  echo "unix_socket_directories = '$1'"
+  echo "port = 54329"
+  echo "fsync = off"
+  echo "max_prepared_transactions = 4"
+  echo "log_line_prefix = '%m [%p] %a '"
+}
+
 # PostgreSQL refuses to run as root: run its programs as `postgres` then.
 as_cluster_owner() {
   if [ "$(id -u)" = 0 ]; then
@@ -34,16 +47,10 @@ start_cluster() {
   chmod 755 "$CLUSTER_DIR"
   if [ "$(id -u)" = 0 ]; then chown postgres: "$CLUSTER_DIR"; fi
   as_cluster_owner mkdir -p "$CLUSTER_DIR/socket"
-  as_cluster_owner "$PG_BINDIR/initdb" -D "$CLUSTER_DIR/data" -U postgres --auth=trust \
-    --no-sync -E UTF8 --locale=C >"$CLUSTER_DIR/initdb.log" 2>&1 ||
+  as_cluster_owner "$PG_BINDIR/initdb" -D "$CLUSTER_DIR/data" "${CLUSTER_INITDB_ARGS[@]}" >"$CLUSTER_DIR/initdb.log" 2>&1 ||
     { cat "$CLUSTER_DIR/initdb.log"; return 1; }
   {
-    echo "listen_addresses = ''"
-    echo "unix_socket_directories = '$CLUSTER_DIR/socket'"
-    echo "port = 54329"
-    echo "fsync = off"
-    echo "max_prepared_transactions = 4"
-    echo "log_line_prefix = '%m [%p] %a '"
+    cluster_settings "$CLUSTER_DIR/socket"
     for line in "$@"; do echo "$line"; done
   } | as_cluster_owner tee -a "$CLUSTER_DIR/data/postgresql.conf" >/dev/null
   CLUSTER_LOG="$CLUSTER_DIR/server.log"
@@ -54,8 +61,9 @@ start_cluster() {
 }
 
 # Fails when a backend crashed during the run (the postmaster then logs it).
+# check_no_crash [LOG]: the cluster's log unless another server's is given.
 check_no_crash() {
-  if grep -E "terminated by signal|was terminated by exception|server process .* exited with exit code [^0]" "$CLUSTER_LOG"; then
+  if grep -E "terminated by signal|was terminated by exception|server process .* exited with exit code [^0]" "${1:-$CLUSTER_LOG}"; then
     echo "FAIL: the server log shows a crashed backend (see above)" >&2
     return 1
   fi
