@@ -19,7 +19,16 @@ OBJS = \
 	extension/relay_shared.o \
 	extension/relay_worker.o
 
-DATA = $(wildcard sql/ectowatch--*.sql)
+# The scripts PostgreSQL installs are generated from the sources under sql/
+# (one file per SQL object; sql/README.md): the install script of the first
+# version (so CREATE EXTENSION ... VERSION 'old' still works, through the
+# upgrades), the complete install script of the newest, and every upgrade.
+# The newest version is default_version in ectowatch.control, its one place.
+EXTVERSION := $(shell sed -n "s/^default_version = '\([0-9.]*\)'.*/\1/p" $(EXTENSION).control)
+SQL_FIRST_VERSION = 0.1.0
+SQL_UPGRADES = $(patsubst sql/upgrades/%.sql,generated/$(EXTENSION)--%.sql,$(wildcard sql/upgrades/*.sql))
+DATA_built = generated/$(EXTENSION)--$(SQL_FIRST_VERSION).sql generated/$(EXTENSION)--$(EXTVERSION).sql $(SQL_UPGRADES)
+SQL_SOURCES = $(shell find sql -name '*.sql') sql/manifest sql/values sql/generate.awk $(EXTENSION).control
 
 REGRESS = $(patsubst tests/sql/%.sql,%,$(sort $(wildcard tests/sql/*.sql)))
 REGRESS_OPTS = --inputdir=tests --outputdir=tests/results
@@ -39,7 +48,7 @@ $(error ectowatch needs PostgreSQL 14 or later (found $(PG_VERSION_FOUND)))
 endif
 
 # Server headers trip -Wextra and use `register`: include them as system headers.
-PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) -Iextension
+PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) -Iextension -Iclient/include
 # -MMD -MP: rebuild objects when a header they include changes.
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -MMD -MP
 # The server may not load libstdc++ for us: say we need it.
@@ -51,5 +60,12 @@ include $(PGXS)
 # Debian builds with LLVM: the bitcode compile does not see PG_CXXFLAGS otherwise.
 COMPILE.cxx.bc += $(PG_CXXFLAGS) $(PG_CPPFLAGS)
 
-EXTRA_CLEAN = tests/results tests/results-isolation $(OBJS:.o=.d)
+EXTRA_CLEAN = tests/results tests/results-isolation $(OBJS:.o=.d) generated
+
+# generated/ectowatch--V.sql is the install script of V, ectowatch--A--B.sql
+# the upgrade from A to B.
+generated/$(EXTENSION)--%.sql: $(SQL_SOURCES)
+	@mkdir -p generated
+	awk -v dir=sql -v mode=$(if $(findstring --,$*),upgrade,install) -v from=$(firstword $(subst --, ,$*)) \
+	    -v version=$(lastword $(subst --, ,$*)) -f sql/generate.awk >$@.tmp && mv $@.tmp $@
 -include $(OBJS:.o=.d)

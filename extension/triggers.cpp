@@ -70,7 +70,7 @@ void queue_row(WatcherPlan *plan, TupleTableSlot *slot) {
 // statement's transition table. (PostgreSQL refetches each deleted row to
 // fire an AFTER ROW trigger, which costs a bulk DELETE more than the delete
 // itself; ectowatch_watch uses this form where it sees every delete, see
-// sql/ectowatch--0.3.0--0.4.0.sql.) Watchers of one table share the
+// sql/functions/ectowatch_attach_triggers.sql.) Watchers of one table share the
 // transition table, so each reads it with a read pointer of its own.
 void queue_deleted_rows(WatcherPlan *plan, TriggerData *data) {
   Tuplestorestate *rows = data->tg_oldtable;

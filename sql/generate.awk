@@ -1,0 +1,122 @@
+# Writes one of the scripts PostgreSQL installs from the sources under sql/
+# (see sql/README.md). POSIX awk, so building needs nothing new.
+#   awk -v mode=install -v version=V -v dir=sql -f sql/generate.awk
+#       the install script of version V: every object of sql/manifest whose
+#       first version is V or older, in the manifest's order, as it was in V
+#   awk -v mode=upgrade -v from=A -v version=B -v dir=sql -f sql/generate.awk
+#       the upgrade script A--B: sql/upgrades/A--B.sql, its includes as in B
+# Directives, each alone on a line, are read in the sources and never copied:
+#   --@if < V   --@if >= V   --@else   --@end     lines for some versions only
+#   --@include PATH                                another source, as in version
+# and @NAME@ in any line is the value of NAME in sql/values as of the version
+# (@NAME:quoted@: the same with its quotes doubled, for use inside a literal).
+function fail(message) {
+    printf "sql/generate.awk: %s\n", message > "/dev/stderr"
+    failed = 1
+    exit 1
+}
+
+# -1, 0 or 1 as version a is older than, equal to or newer than b.
+function compare_versions(a, b,    pa, pb, n, i) {
+    n = split(a, pa, ".")
+    if (split(b, pb, ".") != n)
+        fail("versions " a " and " b " have different shapes")
+    for (i = 1; i <= n; i++) {
+        if (pa[i] + 0 < pb[i] + 0) return -1
+        if (pa[i] + 0 > pb[i] + 0) return 1
+    }
+    return 0
+}
+
+function holds(operator, v) {
+    if (operator == "<") return compare_versions(version, v) < 0
+    if (operator == ">=") return compare_versions(version, v) >= 0
+    fail("unknown comparison " operator " (use < or >=)")
+}
+
+# Copies PATH (relative to dir) as it is in `version`, following directives.
+function emit(path,    file, line, word, depth, active, taken, n, i, on) {
+    file = dir "/" path
+    depth = 0
+    active[0] = 1
+    while ((n = (getline line < file)) > 0) {
+        if (line ~ /^--@/) {
+            split(line, word, " ")
+            if (word[1] == "--@if") {
+                depth++
+                taken[depth] = holds(word[2], word[3])
+                active[depth] = active[depth - 1] && taken[depth]
+            } else if (word[1] == "--@else") {
+                if (depth == 0) fail(path ": --@else without --@if")
+                active[depth] = active[depth - 1] && !taken[depth]
+            } else if (word[1] == "--@end") {
+                if (depth == 0) fail(path ": --@end without --@if")
+                depth--
+            } else if (word[1] == "--@include") {
+                if (active[depth]) emit(word[2])
+            } else {
+                fail(path ": unknown directive " word[1])
+            }
+            continue
+        }
+        if (active[depth]) print expand(line, path)
+    }
+    if (n < 0) fail("cannot read " file)
+    close(file)
+    if (depth != 0) fail(path ": --@if without --@end")
+}
+
+# The values of sql/values as of `version`: the last line of each name whose
+# first version is not newer.
+function read_values(    file, line, n, word, rest) {
+    file = dir "/values"
+    while ((n = (getline line < file)) > 0) {
+        if (line ~ /^[ \t]*(#|$)/) continue
+        split(line, word, " ")
+        if (compare_versions(word[2], version) > 0) continue
+        rest = line
+        sub(/^[ \t]*[^ \t]+[ \t]+[^ \t]+[ \t]+/, "", rest)
+        value[word[1]] = rest
+    }
+    if (n < 0) fail("cannot read " file)
+    close(file)
+}
+
+function expand(line, path,    name, quoted) {
+    while (match(line, /@[A-Z_]+(:quoted)?@/)) {
+        name = substr(line, RSTART + 1, RLENGTH - 2)
+        quoted = sub(/:quoted$/, "", name)
+        if (!(name in value)) fail(path ": " name " has no value in sql/values as of " version)
+        line = substr(line, 1, RSTART - 1) (quoted ? doubled(value[name]) : value[name]) substr(line, RSTART + RLENGTH)
+    }
+    return line
+}
+
+function doubled(text) {
+    gsub(/'/, "''", text)
+    return text
+}
+
+BEGIN {
+    if (dir == "" || version == "") fail("set dir and version")
+    read_values()
+    print "-- Generated from the sources under sql/ by sql/generate.awk (see sql/README.md): edit those, not this."
+    if (mode == "install") {
+        print "\\echo Use \"CREATE EXTENSION ectowatch\" to load this file. \\quit"
+        manifest = dir "/manifest"
+        while ((n = (getline line < manifest)) > 0) {
+            if (line ~ /^[ \t]*(#|$)/) continue
+            split(line, word, " ")
+            if (compare_versions(word[1], version) <= 0) {
+                print ""
+                emit(word[2])
+            }
+        }
+        if (n < 0) fail("cannot read " manifest)
+    } else if (mode == "upgrade") {
+        print "\\echo Use \"ALTER EXTENSION ectowatch UPDATE TO '" version "'\" to load this file. \\quit"
+        emit("upgrades/" from "--" version ".sql")
+    } else {
+        fail("mode must be install or upgrade")
+    }
+}
