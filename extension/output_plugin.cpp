@@ -23,7 +23,7 @@ namespace ectowatch {
 
 namespace {
 
-constexpr const char *kMessagePrefix = "ectowatch";
+constexpr const char *kMessagePrefix = protocol::kMessagePrefix;
 
 // What a slot streams (output_plugin_private).
 struct PluginState {

@@ -8,13 +8,14 @@
 // the state the workers share (shown by ectowatch_relay_status()).
 #pragma once
 
+#include "ectowatch/protocol.hpp"
 #include "postgres_api.hpp"
 
 namespace ectowatch {
 
 // Logical message prefix of relayed messages; the output plugin streams them
 // only when asked to (option relay 'on'), so durable slots never see them.
-constexpr const char *kRelayMessagePrefix = "ectowatch_relay";
+constexpr const char *kRelayMessagePrefix = protocol::kRelayMessagePrefix;
 
 // ectowatch.relay: relay every 'notify' watcher (reloadable).
 extern bool relay_all;

@@ -1,5 +1,6 @@
 #include "relay_packer.hpp"
 
+#include "ectowatch/protocol.hpp"
 #include "message_packer.hpp"
 
 #include <cstdio>
@@ -57,11 +58,10 @@ bool split(std::string_view message, Parts &parts) {
 }
 
 void append_lsn(std::string &payload, std::uint64_t lsn) {
-  char text[48];
-  std::snprintf(text, sizeof text, ",\"lsn\":\"%X/%X\"}", static_cast<unsigned>(lsn >> 32),
-                static_cast<unsigned>(lsn & 0xffffffffu));
+  char text[protocol::kLsnTextSize];
+  protocol::format_lsn(lsn, text);
   payload.pop_back(); // the closing brace
-  payload.append(text);
+  payload.append(",\"lsn\":\"").append(text).append("\"}");
 }
 
 } // namespace

@@ -334,8 +334,8 @@ void ensure_slot(RelayEntry *entry, const char *slot_name) {
   if (resync) {
     // Every client LISTENs on ectowatch_resync (Resync::Reason::relay_lost).
     char statement[256];
-    snprintf(statement, sizeof statement,
-             "SELECT pg_notify('ectowatch_resync', '{\"reason\":\"%s\",\"slot\":\"' || $1 || '\"}')", resync);
+    snprintf(statement, sizeof statement, "SELECT pg_notify('%s', '{\"reason\":\"%s\",\"slot\":\"' || $1 || '\"}')",
+             protocol::kResyncChannel, resync);
     run_sql(statement, slot_name);
   }
   SpinLockAcquire(&shared->mutex);

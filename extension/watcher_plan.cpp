@@ -1,5 +1,7 @@
 #include "watcher_plan.hpp"
 
+#include "ectowatch/protocol.hpp"
+
 namespace ectowatch {
 
 namespace {
@@ -16,11 +18,11 @@ const char *op_of_trigger(const Trigger *trigger) {
       trigger->tgtype & (TRIGGER_TYPE_INSERT | TRIGGER_TYPE_DELETE | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_TRUNCATE);
   switch (events) {
   case TRIGGER_TYPE_INSERT:
-    return "inserted";
+    return protocol::kInserted;
   case TRIGGER_TYPE_UPDATE:
-    return "updated";
+    return protocol::kUpdated;
   case TRIGGER_TYPE_DELETE:
-    return "deleted";
+    return protocol::kDeleted;
   case TRIGGER_TYPE_TRUNCATE:
     return "truncated";
   default:
@@ -101,15 +103,15 @@ bool parse_arguments(const Trigger *trigger, TriggerArguments *parsed) {
   } else if (strcmp(trigger->tgargs[0], "2") == 0) {
     if (trigger->tgnargs < 5)
       return false;
+    // protocol::kDeliveries is in the order of enum Delivery (relay: 0.3.0).
     const char *delivery = trigger->tgargs[2];
-    if (strcmp(delivery, "notify") == 0)
-      parsed->delivery = Delivery::notify;
-    else if (strcmp(delivery, "durable") == 0)
-      parsed->delivery = Delivery::durable;
-    else if (strcmp(delivery, "relay") == 0) // 0.3.0
-      parsed->delivery = Delivery::relay;
-    else
+    int found = -1;
+    for (int i = 0; i < static_cast<int>(std::size(protocol::kDeliveries)); ++i)
+      if (strcmp(delivery, protocol::kDeliveries[i]) == 0)
+        found = i;
+    if (found < 0)
       return false;
+    parsed->delivery = static_cast<Delivery>(found);
     count_index = 3;
   } else {
     return false;
@@ -188,7 +190,7 @@ WatcherPlan *build_plan(TriggerData *trigger_data) {
                         errhint("Call ectowatch_watch() again for this label with the current column names.")));
   }
 
-  const char *row_op = strcmp(op, "truncated") == 0 ? "deleted" : op;
+  const char *row_op = strcmp(op, "truncated") == 0 ? protocol::kDeleted : op;
   plan->rows_prefix = message_prefix(row_op, plan->watched_relid, plan->label, plan->columns, plan->key_count);
   StringInfoData truncate_message;
   initStringInfo(&truncate_message);

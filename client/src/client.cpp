@@ -220,7 +220,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   // The relay worker's channel for "your events may be lost" (its slot was
   // invalidated): every client LISTENs on it.
-  static constexpr const char *kResyncChannel = "ectowatch_resync";
+  static constexpr const char *kResyncChannel = protocol::kResyncChannel;
 
   // --- authenticity of relayed messages (connection_mutex) ----------------------
   // Any role that can connect can NOTIFY any channel. Relayed messages are

@@ -153,27 +153,7 @@ std::size_t decode_row(ondemand::object object, Message &message, MessageBuilder
 
 } // namespace
 
-std::uint64_t parse_lsn(std::string_view text) {
-  std::uint64_t high = 0, low = 0;
-  std::size_t slash = text.find('/');
-  if (slash == std::string_view::npos || slash == 0 || slash + 1 == text.size() || slash > 8 ||
-      text.size() - slash - 1 > 8)
-    return 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (i == slash)
-      continue;
-    char c = text[i];
-    int digit = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                       : -1;
-    if (digit < 0)
-      return 0;
-    std::uint64_t &part = i < slash ? high : low;
-    part = part * 16 + static_cast<std::uint64_t>(digit);
-  }
-  return high << 32 | low;
-}
+std::uint64_t parse_lsn(std::string_view text) { return protocol::parse_lsn(text); }
 
 namespace {
 

@@ -5,6 +5,7 @@
 
 #include "ectowatch/client.hpp"
 #include "ectowatch/message.hpp"
+#include "ectowatch/protocol.hpp"
 
 #include <cstdint>
 #include <memory>

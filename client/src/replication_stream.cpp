@@ -15,7 +15,7 @@ namespace ectowatch::detail {
 
 namespace {
 
-constexpr const char *kPlugin = "ectowatch";
+constexpr const char *kPlugin = protocol::kMessagePrefix; // the output plugin has its name
 
 // The COPY BOTH sub-protocol is big-endian.
 std::uint64_t read_u64(const char *bytes) {
@@ -72,8 +72,8 @@ void check_slot_name(const std::string &name) {
 }
 
 std::string format_lsn(std::uint64_t lsn) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%X/%X", static_cast<unsigned>(lsn >> 32), static_cast<unsigned>(lsn));
+  char text[protocol::kLsnTextSize];
+  protocol::format_lsn(lsn, text);
   return text;
 }
 

@@ -6,6 +6,7 @@
 // Not thread-safe by itself: Client serialises access with its mutex.
 #pragma once
 
+#include "ectowatch/protocol.hpp"
 #include "pg_connection.hpp"
 
 #include <chrono>
