@@ -1,7 +1,5 @@
 #include "message_packer.hpp"
 
-#include <utility>
-
 // The packer stays plain C++ (unit-testable without a server): nothing it
 // includes may bring in PostgreSQL's headers.
 #ifdef POSTGRES_H
@@ -32,48 +30,27 @@ void finish_message(std::string &out, std::string_view prefix, std::string_view 
   out.push_back('}');
 }
 
-MessagePacker::MessagePacker(std::string_view prefix, Sink sink, std::size_t max_bytes)
-    : prefix_(prefix), sink_(std::move(sink)), row_capacity_(ectowatch::row_capacity(prefix.size(), max_bytes)) {}
+MessagePacker::MessagePacker(std::string_view prefix, std::size_t max_bytes)
+    : prefix_(prefix), capacity_(row_capacity(prefix.size(), max_bytes)) {}
 
-void MessagePacker::add_row(std::string_view row, std::size_t key_length, bool already_truncated) {
-  // A row too big for a message of its own loses its extra columns; a key too
-  // big even then is counted as dropped. A notification never fails a write.
-  std::string_view part = row;
-  bool truncated = already_truncated;
-  switch (fit_row(row.size(), key_length, row_capacity_)) {
-  case RowFit::full:
-    break;
-  case RowFit::key_only:
-    part = row.substr(0, key_length);
-    truncated = true;
-    break;
-  case RowFit::dropped:
-    add_dropped();
-    return;
-  }
-  std::size_t size = part.size() + (part.size() < row.size() ? 1 : 0);
-  if (!fits_in_body(body_.size(), rows_, size, row_capacity_))
-    flush();
-  if (rows_ > 0)
-    body_.push_back(',');
-  body_.append(part);
-  if (part.size() < row.size())
-    body_.push_back('}');
-  ++rows_;
-  truncated_ = truncated_ || truncated;
+PackedMessage *MessagePacker::start_message() {
+  messages_.emplace_back();
+  open_ = true;
+  return &messages_.back().packed;
 }
 
-void MessagePacker::add_dropped(std::uint64_t count) { dropped_ += count; }
-
-void MessagePacker::flush() {
-  if (rows_ == 0 && dropped_ == 0)
-    return;
-  finish_message(message_, prefix_, body_, truncated_, dropped_);
-  sink_(message_);
-  body_.clear();
-  rows_ = 0;
-  truncated_ = false;
-  dropped_ = 0;
+std::vector<std::string> MessagePacker::finish() const {
+  std::uint64_t total = 0;
+  for (const Message &message : messages_)
+    total += message.packed.dropped;
+  std::vector<std::string> payloads;
+  for (std::size_t i = 0; i < messages_.size(); ++i) {
+    std::uint64_t dropped = dropped_to_send(i, messages_.size() - 1, total);
+    if (!worth_sending(messages_[i].packed, dropped))
+      continue;
+    finish_message(payloads.emplace_back(), prefix_, messages_[i].body, messages_[i].packed.truncated, dropped);
+  }
+  return payloads;
 }
 
 } // namespace ectowatch

@@ -18,11 +18,8 @@ namespace {
 struct QueuedMessage {
   const char *prefix; // `{"v":1,...,"rows":[`; nullptr: `offset` holds a whole message
   uint32 prefix_length;
-  uint64 offset; // in the queue's arena
-  uint64 length;
-  uint64 rows;
-  uint64 dropped;
-  bool truncated;
+  uint64 offset;        // in the queue's arena
+  PackedMessage packed; // packed.length: its bytes in the arena
   Delivery delivery;
 };
 
@@ -152,7 +149,7 @@ void append_bytes(PendingQueue *queue, const char *data, uint64 length) {
 QueuedMessage *start_message(PendingQueue *queue, const char *prefix, uint32 prefix_length, Delivery delivery) {
   grow(queue->messages, queue->message_capacity, queue->message_count + 1);
   QueuedMessage *message = &queue->messages[queue->message_count++];
-  *message = QueuedMessage{prefix, prefix_length, queue->arena_used, 0, 0, 0, false, delivery};
+  *message = QueuedMessage{prefix, prefix_length, queue->arena_used, PackedMessage{}, delivery};
   queue->open = prefix != nullptr;
   return message;
 }
@@ -193,7 +190,7 @@ void discard_since(SubTransactionId aborted) {
   }
 }
 
-constexpr const char *kLogicalMessagePrefix = "ectowatch";
+constexpr const char *kLogicalMessagePrefix = protocol::kMessagePrefix;
 
 void notify(const char *channel, const std::string &payload) {
   call_postgres([&] { Async_Notify(channel, payload.c_str()); });
@@ -248,20 +245,38 @@ uint64 send_pending(bool wal_only) {
   std::string payload;
   uint64 unsent = 0;
   std::optional<bool> relay_available;
+  constexpr int kRoutes = 3;
   for (PendingQueue *queue = first_queue; queue; queue = queue->next) {
+    // The label's dropped rows are reported once per route, on its last row
+    // message there (dropped_to_send in message_packer.hpp says why).
+    uint64 dropped[kRoutes] = {};
+    uint32 last_row_message[kRoutes] = {};
+    for (uint32 i = 0; i < queue->message_count; ++i) {
+      const QueuedMessage &message = queue->messages[i];
+      if (!message.prefix)
+        continue;
+      int route = static_cast<int>(route_of(message.delivery, relay_available));
+      dropped[route] += message.packed.dropped;
+      last_row_message[route] = i;
+    }
     for (uint32 i = 0; i < queue->message_count; ++i) {
       const QueuedMessage &message = queue->messages[i];
       Route route = route_of(message.delivery, relay_available);
       if (wal_only && route == Route::notify) {
-        unsent += message.prefix ? message.rows + message.dropped : 1;
+        unsent += message.prefix ? message.packed.rows + message.packed.dropped : 1;
         continue;
       }
-      std::string_view text(queue->arena + message.offset, message.length);
-      if (message.prefix)
-        finish_message(payload, std::string_view(message.prefix, message.prefix_length), text, message.truncated,
-                       message.dropped);
-      else
+      std::string_view text(queue->arena + message.offset, message.packed.length);
+      if (message.prefix) {
+        int r = static_cast<int>(route);
+        uint64 count = dropped_to_send(i, last_row_message[r], dropped[r]);
+        if (!worth_sending(message.packed, count))
+          continue;
+        finish_message(payload, std::string_view(message.prefix, message.prefix_length), text, message.packed.truncated,
+                       count);
+      } else {
         payload.assign(text);
+      }
       if (route == Route::notify) {
         notify(queue->label, payload);
       } else {
@@ -314,33 +329,33 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subid, SubTran
 
 } // namespace
 
-void pending_add_row(ChangeTarget *target, char *row, int length, int key_length) {
+namespace {
+
+// The transaction arena as pack_row()'s store (message_packer.hpp): rows are
+// packed as they arrive, so an oversized row costs no memory until commit.
+struct ArenaStore {
+  PendingQueue *queue;
+  ChangeTarget *target;
+
+  PackedMessage *open_message() {
+    QueuedMessage *message = open_message_for(queue, target);
+    return message ? &message->packed : nullptr;
+  }
+  PackedMessage *start_message() {
+    return &ectowatch::start_message(queue, queue->prefix, queue->prefix_length, target->delivery)->packed;
+  }
+  void append(const char *data, std::size_t length) { append_bytes(queue, data, length); }
+};
+
+} // namespace
+
+void pending_add_row(ChangeTarget *target, std::string_view row, int key_length) {
   PendingQueue *queue = queue_for(target);
   mark_subtransaction(queue);
-  QueuedMessage *message = open_message_for(queue, target);
-  const auto capacity = row_capacity(queue->prefix_length);
-  // Decided now, so an oversized row costs no memory until commit.
-  RowFit fit = fit_row(static_cast<std::size_t>(length), static_cast<std::size_t>(key_length), capacity);
-  if (fit == RowFit::dropped) {
-    if (!message)
-      message = start_message(queue, queue->prefix, queue->prefix_length, target->delivery);
-    ++message->dropped;
-    return;
-  }
-  if (fit == RowFit::key_only) {
-    row[key_length] = '}'; // the key members and a closing brace
-    length = key_length + 1;
-  }
-  if (!message || !fits_in_body(message->length, message->rows, static_cast<std::size_t>(length), capacity))
-    message = start_message(queue, queue->prefix, queue->prefix_length, target->delivery);
-  if (message->rows > 0) {
-    append_bytes(queue, ",", 1);
-    ++message->length;
-  }
-  append_bytes(queue, row, static_cast<uint64>(length));
-  message->length += static_cast<uint64>(length);
-  ++message->rows;
-  message->truncated = message->truncated || fit == RowFit::key_only;
+  ArenaStore store{queue, target};
+  // open_message_for (called first by pack_row) sets the queue's prefix.
+  pack_row(store, row_capacity(static_cast<std::size_t>(target->rows_prefix_length)), row,
+           static_cast<std::size_t>(key_length));
 }
 
 void pending_add_message(ChangeTarget *target, const char *message) {
@@ -349,7 +364,7 @@ void pending_add_message(ChangeTarget *target, const char *message) {
   QueuedMessage *whole = start_message(queue, nullptr, 0, target->delivery);
   uint64 length = strlen(message);
   append_bytes(queue, message, length);
-  whole->length = length;
+  whole->packed.length = length;
 }
 
 void register_pending_changes_callbacks() {

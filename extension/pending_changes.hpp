@@ -14,11 +14,14 @@
 
 #include "postgres_api.hpp"
 
+#include <string_view>
+
 namespace ectowatch {
 
 struct PendingQueue;
 
-// How a watcher's messages leave the transaction.
+// How a watcher's messages leave the transaction; in the order of
+// protocol::kDeliveries, the names ectowatch_watch accepts.
 enum class Delivery : uint8 {
   notify,  // Async_Notify (relayed instead when ectowatch.relay = on and the relay can run)
   durable, // a WAL message for slots with the 'ectowatch' plugin
@@ -37,9 +40,9 @@ struct ChangeTarget {
 };
 
 // Adds one rendered row; `key_length` bytes of `row` hold `{` and the keys.
-// A row too big for any message is stored in its key-only form (written into
-// `row`, which is why it is not const) or counted as dropped.
-void pending_add_row(ChangeTarget *target, char *row, int length, int key_length);
+// Packed at once by pack_row() (message_packer.hpp): a row too big for any
+// message is stored in its key-only form or counted as dropped.
+void pending_add_row(ChangeTarget *target, std::string_view row, int key_length);
 
 // Adds a complete message (the TRUNCATE message) in order with the rows.
 void pending_add_message(ChangeTarget *target, const char *message);

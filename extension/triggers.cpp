@@ -63,7 +63,7 @@ void queue_row(WatcherPlan *plan, TupleTableSlot *slot) {
       key_length = row->len;
   }
   appendStringInfoChar(row, '}');
-  pending_add_row(&plan->target, row->data, row->len, key_length);
+  pending_add_row(&plan->target, std::string_view(row->data, static_cast<std::size_t>(row->len)), key_length);
 }
 
 // A DELETE watcher's statement trigger: every deleted row is in the

@@ -1,6 +1,8 @@
 // Unit tests of the message packer (extension/message_packer.hpp): every
 // message fits one NOTIFY payload, rows keep their order, oversized rows are
-// truncated to their key or counted as dropped.
+// truncated to their key or counted as dropped, and a transaction's dropped
+// rows are reported once, on its last message. MessagePacker packs with
+// pack_row(), the function the trigger path packs with.
 #define BOOST_TEST_MODULE message_packer
 #include <boost/test/unit_test.hpp>
 
@@ -11,6 +13,7 @@
 
 using ectowatch::kMaxPayloadBytes;
 using ectowatch::MessagePacker;
+using ectowatch::row_capacity;
 
 namespace {
 
@@ -18,9 +21,6 @@ const std::string kPrefix = R"({"v":1,"op":"inserted","table":"public.t","label"
 
 struct Collected {
   std::vector<std::string> messages;
-  MessagePacker::Sink sink() {
-    return [this](const std::string &message) { messages.push_back(message); };
-  }
 };
 
 std::string row(int id, std::size_t body_size = 0) {
@@ -38,29 +38,26 @@ std::size_t key_length(const std::string &text) {
 } // namespace
 
 BOOST_AUTO_TEST_CASE(nothing_added_sends_nothing) {
-  Collected out;
-  MessagePacker packer(kPrefix, out.sink());
-  packer.flush();
+  MessagePacker packer(kPrefix);
+  Collected out{packer.finish()};
   BOOST_TEST(out.messages.empty());
 }
 
 BOOST_AUTO_TEST_CASE(small_rows_share_one_message_in_order) {
-  Collected out;
-  MessagePacker packer(kPrefix, out.sink());
+  MessagePacker packer(kPrefix);
   for (int id = 1; id <= 3; ++id)
     packer.add_row(row(id), key_length(row(id)));
-  packer.flush();
+  Collected out{packer.finish()};
   BOOST_REQUIRE_EQUAL(out.messages.size(), 1u);
   BOOST_TEST(out.messages[0] == kPrefix + R"({"id":1},{"id":2},{"id":3}]})");
 }
 
 BOOST_AUTO_TEST_CASE(many_rows_split_into_messages_that_fit) {
-  Collected out;
-  MessagePacker packer(kPrefix, out.sink());
+  MessagePacker packer(kPrefix);
   const int rows = 5000;
   for (int id = 0; id < rows; ++id)
     packer.add_row(row(id), key_length(row(id)));
-  packer.flush();
+  Collected out{packer.finish()};
   BOOST_TEST(out.messages.size() > 1u);
   int next_id = 0;
   for (const auto &message : out.messages) {
@@ -80,14 +77,13 @@ BOOST_AUTO_TEST_CASE(many_rows_split_into_messages_that_fit) {
 }
 
 BOOST_AUTO_TEST_CASE(row_of_exactly_the_capacity_fits_alone) {
-  Collected out;
-  MessagePacker packer(kPrefix, out.sink());
+  MessagePacker packer(kPrefix);
   std::string base = row(1, 1);
-  std::string exact = row(1, 1 + packer.max_row_bytes() - base.size());
-  BOOST_REQUIRE_EQUAL(exact.size(), packer.max_row_bytes());
+  std::string exact = row(1, 1 + row_capacity(kPrefix.size()) - base.size());
+  BOOST_REQUIRE_EQUAL(exact.size(), row_capacity(kPrefix.size()));
   packer.add_row(exact, key_length(exact));
   packer.add_row(exact, key_length(exact));
-  packer.flush();
+  Collected out{packer.finish()};
   BOOST_REQUIRE_EQUAL(out.messages.size(), 2u);
   for (const auto &message : out.messages) {
     BOOST_TEST(message.size() <= kMaxPayloadBytes);
@@ -96,51 +92,70 @@ BOOST_AUTO_TEST_CASE(row_of_exactly_the_capacity_fits_alone) {
 }
 
 BOOST_AUTO_TEST_CASE(oversized_row_keeps_its_key_and_marks_the_message) {
-  Collected out;
-  MessagePacker packer(kPrefix, out.sink());
+  MessagePacker packer(kPrefix);
   std::string huge = row(7, kMaxPayloadBytes);
   packer.add_row(row(6), key_length(row(6)));
   packer.add_row(huge, key_length(huge));
   packer.add_row(row(8), key_length(row(8)));
-  packer.flush();
+  Collected out{packer.finish()};
   BOOST_REQUIRE_EQUAL(out.messages.size(), 1u);
   BOOST_TEST(out.messages[0] == kPrefix + R"({"id":6},{"id":7},{"id":8}],"truncated":true})");
 }
 
 BOOST_AUTO_TEST_CASE(key_too_big_is_dropped_and_counted) {
-  Collected out;
-  MessagePacker packer(kPrefix, out.sink());
+  MessagePacker packer(kPrefix);
   std::string huge_key = R"({"id":")" + std::string(kMaxPayloadBytes, 'k') + "\"}";
   packer.add_row(huge_key, huge_key.size() - 1);
   packer.add_row(huge_key, huge_key.size() - 1);
-  packer.flush();
+  Collected out{packer.finish()};
   BOOST_REQUIRE_EQUAL(out.messages.size(), 1u);
   BOOST_TEST(out.messages[0] == kPrefix + R"(],"dropped":2})");
 }
 
-BOOST_AUTO_TEST_CASE(already_truncated_rows_mark_their_message) {
-  Collected out;
-  MessagePacker packer(kPrefix, out.sink());
-  packer.add_row(R"({"id":1})", 7, true);
-  packer.flush();
-  packer.add_row(R"({"id":2})", 7, false);
-  packer.flush();
+BOOST_AUTO_TEST_CASE(a_whole_message_between_rows_starts_a_new_message) {
+  MessagePacker packer(kPrefix);
+  packer.add_row(row(1), key_length(row(1)));
+  packer.close(); // a TRUNCATE message was queued here
+  packer.add_row(row(2), key_length(row(2)));
+  Collected out{packer.finish()};
   BOOST_REQUIRE_EQUAL(out.messages.size(), 2u);
-  BOOST_TEST(out.messages[0] == kPrefix + R"({"id":1}],"truncated":true})");
+  BOOST_TEST(out.messages[0] == kPrefix + R"({"id":1}]})");
   BOOST_TEST(out.messages[1] == kPrefix + R"({"id":2}]})");
 }
 
+// Identical notifications of one transaction arrive once (PostgreSQL): two
+// messages alike that each said "dropped":1 would arrive as one 1.
+BOOST_AUTO_TEST_CASE(dropped_rows_of_all_messages_are_counted_on_the_last) {
+  MessagePacker packer(kPrefix);
+  std::string filler = row(1, row_capacity(kPrefix.size()) / 2 - 20); // two fit a message
+  std::string huge_key = R"({"id":")" + std::string(kMaxPayloadBytes, 'k') + "\"}";
+  for (int round = 0; round < 2; ++round) {
+    packer.add_row(filler, key_length(filler));
+    packer.add_row(filler, key_length(filler));
+    packer.add_row(huge_key, huge_key.size() - 1);
+  }
+  Collected out{packer.finish()};
+  BOOST_REQUIRE_EQUAL(out.messages.size(), 2u);
+  BOOST_TEST(out.messages[0].find("dropped") == std::string::npos);
+  BOOST_TEST(out.messages[1].substr(out.messages[1].size() - 14) == R"(],"dropped":2})");
+  BOOST_TEST(out.messages[0] != out.messages[1]);
+}
+
+BOOST_AUTO_TEST_CASE(a_message_of_only_dropped_rows_is_not_sent_when_not_last) {
+  MessagePacker packer(kPrefix);
+  std::string huge_key = R"({"id":")" + std::string(kMaxPayloadBytes, 'k') + "\"}";
+  packer.add_row(huge_key, huge_key.size() - 1);
+  packer.close();
+  packer.add_row(row(2), key_length(row(2)));
+  Collected out{packer.finish()};
+  BOOST_REQUIRE_EQUAL(out.messages.size(), 1u);
+  BOOST_TEST(out.messages[0] == kPrefix + R"({"id":2}],"dropped":1})");
+}
+
 BOOST_AUTO_TEST_CASE(largest_trailer_still_fits) {
-  // A full message that also carries both flags and a huge dropped count.
-  Collected out;
-  MessagePacker packer(kPrefix, out.sink());
-  packer.add_dropped(18446744073709551615ull - 1);
-  std::string huge = row(1, kMaxPayloadBytes);
-  packer.add_row(huge, key_length(huge));
-  for (int id = 0; id < 2000; ++id)
-    packer.add_row(row(id), key_length(row(id)));
-  packer.flush();
-  for (const auto &message : out.messages)
-    BOOST_TEST(message.size() <= kMaxPayloadBytes);
-  BOOST_TEST(out.messages[0].find(R"("truncated":true,"dropped":18446744073709551614})") != std::string::npos);
+  // A full body with both flags, the largest dropped count and the relay's "lsn".
+  std::string body(row_capacity(kPrefix.size()), 'x');
+  std::string message;
+  ectowatch::finish_message(message, kPrefix, body, true, 18446744073709551615ull);
+  BOOST_TEST(message.size() + std::string(R"(,"lsn":"FFFFFFFF/FFFFFFFF")").size() <= kMaxPayloadBytes);
 }
