@@ -41,20 +41,17 @@ Datum check_condition(FunctionCallInfo fcinfo) {
   initStringInfo(&statement);
   appendStringInfo(&statement, "SELECT %s\n", condition);
 
-  MemoryContext caller = CurrentMemoryContext;
-  List *volatile parsed = NIL;
-  ErrorData *volatile parse_error = nullptr;
-  PG_TRY();
-  { parsed = raw_parser(statement.data, RAW_PARSE_DEFAULT); }
-  PG_CATCH();
-  {
-    MemoryContextSwitchTo(caller);
-    parse_error = CopyErrorData();
-    FlushErrorState();
+  // A syntax error becomes this function's own error (reject, outside the
+  // catch block: its longjmp must skip no C++ frame).
+  List *parsed = NIL;
+  const char *parse_problem = nullptr;
+  try {
+    call_postgres([&] { parsed = raw_parser(statement.data, RAW_PARSE_DEFAULT); });
+  } catch (const PostgresError &error) {
+    parse_problem = error.what();
   }
-  PG_END_TRY();
-  if (parse_error)
-    reject(condition, parse_error->message);
+  if (parse_problem)
+    reject(condition, parse_problem);
 
   if (list_length(parsed) != 1)
     reject(condition, "it contains more than one statement");

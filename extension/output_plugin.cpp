@@ -12,13 +12,6 @@
 #include "boundary.hpp"
 #include "relay.hpp"
 
-extern "C" {
-#include "mb/pg_wchar.h"
-#include "replication/logical.h"
-#include "replication/output_plugin.h"
-#include "replication/walsender.h"
-}
-
 namespace ectowatch {
 
 namespace {

@@ -14,14 +14,6 @@
 
 #include "postgres_api.hpp"
 
-extern "C" {
-#include "access/xlog.h"
-#include "funcapi.h"
-#include "replication/message.h"
-#include "replication/slot.h"
-#include "storage/ipc.h"
-}
-
 #include <type_traits>
 
 #if PG_VERSION_NUM < 140000

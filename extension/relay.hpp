@@ -26,9 +26,6 @@ extern char *relay_databases;
 // kMaxRelayDatabases distinct names, so every listed database can be served.
 bool check_relay_databases(char **value, void **extra, GucSource source);
 
-// The library was loaded through shared_preload_libraries: the launcher and
-// the shared state exist.
-bool relay_preloaded();
 // Why messages of this backend cannot be relayed now (a sentence for an error
 // or a warning), or nullptr when they can: the database is listed, its worker
 // can run, and its slot exists and is consistent (a message committed from

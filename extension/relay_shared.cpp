@@ -4,25 +4,6 @@
 #include "pg_compat.hpp"
 #include "relay.hpp"
 
-extern "C" {
-#include "access/xlog.h"
-#include "miscadmin.h"
-#include "pgstat.h"
-#include "replication/slot.h"
-#include "commands/dbcommands.h"
-#include "funcapi.h"
-#include "postmaster/bgworker.h"
-#include "storage/ipc.h"
-#include "storage/latch.h"
-#include "storage/lwlock.h"
-#include "storage/shmem.h"
-#include "storage/spin.h"
-#include "utils/builtins.h"
-#include "utils/guc.h"
-#include "utils/pg_lsn.h"
-#include "utils/varlena.h"
-}
-
 namespace ectowatch {
 
 bool relay_all = false;
@@ -73,8 +54,6 @@ bool listed(const char *database) {
 }
 
 } // namespace
-
-bool relay_preloaded() { return preloaded; }
 
 bool check_relay_databases(char **value, void **, GucSource) {
   char *copy = pstrdup(*value ? *value : "");

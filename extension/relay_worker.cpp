@@ -20,30 +20,6 @@
 #include "relay.hpp"
 #include "relay_packer.hpp"
 
-extern "C" {
-#include "access/xact.h"
-#include "access/xlog.h"
-#include "access/xlogutils.h"
-#include "commands/async.h"
-#include "commands/dbcommands.h"
-#include "executor/spi.h"
-#include "nodes/makefuncs.h"
-#include "replication/decode.h"
-#include "pgstat.h"
-#include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
-#include "replication/logical.h"
-#include "replication/slot.h"
-#include "storage/ipc.h"
-#include "storage/latch.h"
-#include "storage/proc.h"
-#include "storage/spin.h"
-#include "tcop/tcopprot.h"
-#include "utils/resowner.h"
-#include "utils/snapmgr.h"
-#include "utils/varlena.h"
-}
-
 namespace ectowatch {
 
 namespace {
@@ -485,6 +461,10 @@ void ectowatch_relay_worker(Datum argument) {
   SpinLockRelease(&shared->mutex);
   ereport(LOG, (errmsg("ectowatch relay: relaying for database \"%s\" from slot \"%s\"", database, slot_name)));
 
+  // Raw PG_TRY, not call_postgres: the ERROR must end the worker unchanged
+  // (PG_RE_THROW keeps its SQLSTATE, message and context for the log), and
+  // relay_loop keeps only plain C data on its stack (its one C++ part,
+  // repack_batch, is behind the boundary), so nothing needs C++ unwinding.
   PG_TRY();
   { ectowatch::relay_loop(entry, slot_name); }
   PG_CATCH();

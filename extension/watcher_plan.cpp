@@ -136,7 +136,6 @@ WatcherPlan *build_plan(TriggerData *trigger_data) {
   if (!op || !parse_arguments(trigger, &arguments)) {
     // Remembered as unusable, so the warning comes once, not once per row.
     auto *unusable = static_cast<WatcherPlan *>(MemoryContextAllocZero(TopMemoryContext, sizeof(WatcherPlan)));
-    unusable->trigger_oid = trigger->tgoid;
     unusable->relid = RelationGetRelid(relation);
     unusable->watched_relid = unusable->relid;
     unusable->context = AllocSetContextCreate(TopMemoryContext, "ectowatch unusable plan", ALLOCSET_SMALL_SIZES);
@@ -155,7 +154,6 @@ WatcherPlan *build_plan(TriggerData *trigger_data) {
   MemoryContext caller = MemoryContextSwitchTo(context);
 
   auto *plan = static_cast<WatcherPlan *>(palloc0(sizeof(WatcherPlan)));
-  plan->trigger_oid = trigger->tgoid;
   plan->relid = RelationGetRelid(relation);
   plan->watched_relid = watched_table_of(trigger, plan->relid);
   plan->context = context;

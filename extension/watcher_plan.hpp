@@ -23,7 +23,6 @@ struct WatcherColumn {
 };
 
 struct WatcherPlan {
-  Oid trigger_oid;
   Oid relid;         // the table the trigger sits on (a partition for clones)
   Oid watched_relid; // the watched table (the partitioned parent for clones)
   bool valid;        // false once an invalidation touched relid/watched_relid

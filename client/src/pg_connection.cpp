@@ -63,7 +63,6 @@ PgConnection::~PgConnection() {
 }
 
 int PgConnection::socket() const { return PQsocket(conn_); }
-bool PgConnection::ok() const { return PQstatus(conn_) == CONNECTION_OK; }
 
 void PgConnection::throw_connection_error(const std::string &what) const {
   throw ConnectionError(what + ": " + trimmed(PQerrorMessage(conn_)));

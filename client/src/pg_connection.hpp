@@ -28,7 +28,6 @@ public:
   PgConnection &operator=(const PgConnection &) = delete;
 
   int socket() const;
-  bool ok() const;
 
   void listen(const std::string &channel);
   void unlisten(const std::string &channel);
