@@ -7,6 +7,8 @@
 //   ectowatch drop-slot NAME        drop one
 #include "commands.hpp"
 
+#include "ectowatch/protocol.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -48,7 +50,8 @@ int main(int argc, char **argv) {
   watch_command->add_option("table", watch_arguments.table, "Table to watch (schema-qualified if needed)")->required();
   watch_command->add_option("op", watch_arguments.op, "inserted, updated or deleted")
       ->required()
-      ->check(CLI::IsMember({"inserted", "updated", "deleted"}));
+      ->check(CLI::IsMember(
+          std::vector<std::string>(std::begin(ectowatch::protocol::kOps), std::end(ectowatch::protocol::kOps))));
   watch_command->add_option("--label", watch_arguments.options.label, "Label (default: <table>_<op>)");
   watch_command
       ->add_option("--extra-columns", watch_arguments.options.extra_columns, "Columns sent next to the key: a,b")
@@ -66,8 +69,10 @@ int main(int argc, char **argv) {
                           "Also fire for rows applied by logical replication");
   watch_command
       ->add_option("--delivery", watch_arguments.options.delivery,
-                   "notify (default) or durable (logical messages for an 'ectowatch' slot)")
-      ->check(CLI::IsMember({"notify", "durable"}));
+                   "notify (default), durable (logical messages for an 'ectowatch' slot) or relay (NOTIFY "
+                   "sent by the relay worker)")
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(ectowatch::protocol::kDeliveries),
+                                                     std::end(ectowatch::protocol::kDeliveries))));
 
   std::string unwatch_dsn, unwatch_label;
   auto *unwatch_command = app.add_subcommand("unwatch", "Remove a watcher (exit 1 if it did not exist)");

@@ -84,8 +84,10 @@ struct WatchOptions {
   std::vector<std::string> key_columns;
   std::optional<std::string> condition;
   bool replicated = false;
-  // "notify" (NOTIFY, at-most-once) or "durable" (logical messages for a slot
-  // with the 'ectowatch' output plugin; extension 0.2.0).
+  // One of protocol::kDeliveries (ectowatch/protocol.hpp): "notify" (NOTIFY,
+  // at-most-once), "durable" (logical messages for a slot with the
+  // 'ectowatch' output plugin; extension 0.2.0) or "relay" (NOTIFY sent by
+  // the relay worker; 0.3.0).
   std::string delivery = "notify";
 };
 
