@@ -54,13 +54,14 @@ PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -MMD -MP
 # The server may not load libstdc++ for us: say we need it.
 SHLIB_LINK = -lstdc++
 
+# Before the include: pgxs.mk tests `ifdef EXTRA_CLEAN` as it is read.
+EXTRA_CLEAN = tests/results tests/results-isolation $(OBJS:.o=.d) generated
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # Debian builds with LLVM: the bitcode compile does not see PG_CXXFLAGS otherwise.
 COMPILE.cxx.bc += $(PG_CXXFLAGS) $(PG_CPPFLAGS)
-
-EXTRA_CLEAN = tests/results tests/results-isolation $(OBJS:.o=.d) generated
 
 # generated/ectowatch--V.sql is the install script of V, ectowatch--A--B.sql
 # the upgrade from A to B.
