@@ -109,6 +109,9 @@ private:
   std::string last_error_;
 };
 
+// One URL or a comma-separated list of them (libnats' SetURL takes one).
+natsStatus set_nats_urls(natsOptions *options, const std::string &urls);
+
 // "16/B374D848" <-> 0x16B374D848, PostgreSQL's text form of an LSN.
 std::string format_lsn(std::uint64_t lsn);
 std::uint64_t parse_lsn(const char *text);

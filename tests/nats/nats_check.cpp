@@ -12,6 +12,7 @@
 //   nats_check latency URL SUBJECT COUNT
 //       a core subscriber: for each message, now minus the payload's row
 //       "at" (microseconds since the epoch); prints p50 and p99 in ms.
+#include "../../client/bridge/publisher.hpp"
 #include "../../client/bridge/subject.hpp"
 #include "json_text.hpp"
 
@@ -39,7 +40,7 @@ natsConnection *connect(const char *url) {
   natsOptions *options = nullptr;
   natsConnection *connection = nullptr;
   natsOptions_Create(&options);
-  natsOptions_SetURL(options, url);
+  ectowatch::bridge::set_nats_urls(options, url);
   natsOptions_SetMaxReconnect(options, -1);
   natsOptions_SetReconnectWait(options, 100);
   natsStatus status = natsConnection_Connect(&connection, options);
