@@ -151,7 +151,7 @@ int read(int argc, char **argv) {
     }
     if (expect == 0 && status == NATS_TIMEOUT) {
       jsConsumerInfo *info = nullptr;
-      if (natsSubscription_GetConsumerInfo(&info, sub, nullptr, &code) == NATS_OK) {
+      if (js_GetConsumerInfo(&info, js, argv[3], argv[4], nullptr, &code) == NATS_OK) {
         bool done = info->NumPending == 0 && info->NumAckPending == 0;
         jsConsumerInfo_Destroy(info);
         if (done)
@@ -164,7 +164,7 @@ int read(int argc, char **argv) {
   jsErrCode code{};
   natsStatus status = NATS_ERR;
   for (int attempt = 0; attempt < 20 && status != NATS_OK; ++attempt, status == NATS_OK ? void() : nats_Sleep(250))
-    status = natsSubscription_GetConsumerInfo(&info, sub, nullptr, &code);
+    status = js_GetConsumerInfo(&info, js, argv[3], argv[4], nullptr, &code);
   if (status != NATS_OK)
     die("consumer info", status);
   std::printf("{\"read\":%ld,\"consumer_delivered\":%llu,\"stream_delivered\":%llu,\"num_pending\":%llu}\n", seen,
