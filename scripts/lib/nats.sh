@@ -5,7 +5,8 @@
 # deleted on exit, even when a test fails (the EXIT trap is added to, not
 # replaced: scripts/lib/cluster.sh's keeps working).
 #
-# After start_nats:          NATS_URL, NATS_DIR; restart_nats [-9] restarts it on the same port and store.
+# After start_nats:          NATS_URL, NATS_DIR; restart_nats [-9] restarts it on the same port and store;
+#                            kill_nats and start_nats_single stop and start it in two steps.
 # After start_nats_cluster:  NATS_URLS (all three, comma-separated), NATS_NODE_URL[1..3];
 #                            kill_nats_node N (SIGKILL), start_nats_node N.
 
@@ -62,6 +63,14 @@ start_nats_single() {
   ("$NATS_SERVER" -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -js --store_dir "$NATS_DIR/store" \
     -P "$NATS_DIR/single.pid" -l "$NATS_DIR/single.log" &)
   wait_nats_ready "$NATS_MONITOR_PORT" "$NATS_DIR/single.log"
+}
+
+# kill_nats / start_nats_single: SIGKILL the server (its store stays), start it again on the same port.
+kill_nats() {
+  local pid
+  pid="$(cat "$NATS_DIR/single.pid")"
+  kill -9 "$pid" 2>/dev/null
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
 }
 
 # restart_nats [-9]: stops the server (SIGTERM, or SIGKILL with -9) and starts
