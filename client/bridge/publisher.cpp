@@ -173,14 +173,21 @@ bool Publisher::publish(const Outgoing &message) {
   }
   {
     std::unique_lock lock(mutex_);
-    while (in_flight_ >= options_.window) {
-      if (Clock::now() >= shutdown_deadline_) {
-        lock.unlock();
-        natsMsg_Destroy(msg);
-        tracker_.abandon(message.lsn);
-        return false;
+    if (in_flight_ >= options_.window) {
+      // Full: wait until a quarter of the window is free, so the
+      // acknowledgements wake this thread once per batch, not once each.
+      waiting_ = true;
+      while (in_flight_ > low_water()) {
+        if (Clock::now() >= shutdown_deadline_) {
+          waiting_ = false;
+          lock.unlock();
+          natsMsg_Destroy(msg);
+          tracker_.abandon(message.lsn);
+          return false;
+        }
+        room_.wait_for(lock, std::chrono::milliseconds(100));
       }
-      room_.wait_for(lock, std::chrono::milliseconds(100));
+      waiting_ = false;
     }
     if (in_flight_++ == 0)
       last_progress_ = Clock::now(); // the ack timeout counts from the first message waiting
@@ -204,6 +211,7 @@ void Publisher::on_ack(jsCtx *, natsMsg *msg, jsPubAck *ack, jsPubAckErr *error,
 void Publisher::acknowledged(natsMsg *msg, bool duplicate) {
   tracker_.acked(parse_lsn(header(msg, "Ectowatch-Lsn")));
   natsMsg_Destroy(msg);
+  bool wake;
   {
     std::lock_guard lock(mutex_);
     --in_flight_;
@@ -212,8 +220,10 @@ void Publisher::acknowledged(natsMsg *msg, bool duplicate) {
       ++stats_.duplicates;
     last_progress_ = Clock::now();
     backoff_ = kBackoffInitial;
+    wake = waiting_ && in_flight_ <= low_water();
   }
-  room_.notify_all();
+  if (wake)
+    room_.notify_all();
 }
 
 void Publisher::failed(natsMsg *msg, const char *why) {

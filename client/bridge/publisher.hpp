@@ -12,6 +12,7 @@
 
 #include "confirm_tracker.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -99,7 +100,9 @@ private:
 
   mutable std::mutex mutex_;
   std::condition_variable room_;
+  std::size_t low_water() const { return options_.window - std::max<std::size_t>(1, options_.window / 4); }
   std::size_t in_flight_ = 0;         // published and not yet acknowledged, retries included
+  bool waiting_ = false;              // publish() waits for room
   std::deque<natsMsg *> retry_;       // owned: to publish again
   Clock::time_point last_progress_{}; // last acknowledgement (or retry round)
   Clock::time_point next_retry_{};

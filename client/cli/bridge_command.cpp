@@ -183,7 +183,9 @@ int bridge(const BridgeArguments &arguments) {
   auto publisher = std::make_unique<bridge::Publisher>(options, tracker);
   try {
     bridge::check_prefix(arguments.prefix);
-    ClientOptions client_options{.application_name = "ectowatch bridge"};
+    // A small read-ahead: memory stays bounded by it and the window, and a
+    // full window soon stops the slot from being read.
+    ClientOptions client_options{.application_name = "ectowatch bridge", .max_buffered_bytes = 8u << 20};
     labels = bridged_labels(arguments.labels, Client(arguments.dsn, client_options).watchers());
     install_signal_handlers();
     // NATS first, retried with backoff: the slot is only read once rows can go somewhere.

@@ -17,6 +17,7 @@
 #include "json_text.hpp"
 
 #include <nats/nats.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -238,8 +239,12 @@ int publish(int argc, char **argv) {
   wait.MaxWait = 120000;
   js_PublishAsyncComplete(js, &wait);
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("{\"acked\":%ld,\"failed\":%ld,\"seconds\":%.3f,\"per_second\":%.0f}\n", acked.load(), failed.load(),
-              elapsed, static_cast<double>(acked.load()) / elapsed);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  double cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+               static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  std::printf("{\"acked\":%ld,\"failed\":%ld,\"seconds\":%.3f,\"per_second\":%.0f,\"cpu_s\":%.2f}\n", acked.load(),
+              failed.load(), elapsed, static_cast<double>(acked.load()) / elapsed, cpu);
   jsCtx_Destroy(js);
   natsConnection_Destroy(connection);
   return 0;
