@@ -126,8 +126,8 @@ void Publisher::ensure_stream() {
       covered = covered || options_.subjects == info->Config->Subjects[i];
     jsStreamInfo_Destroy(info);
     if (!covered)
-      throw NatsError("stream " + options_.stream + " exists but does not take the subjects " + options_.subjects +
-                      ": add them to it (nats stream edit) or pass --stream/--prefix of a stream that does");
+      throw StreamMismatch("stream " + options_.stream + " exists but does not take the subjects " + options_.subjects +
+                           ": add them to it (nats stream edit) or pass --stream/--prefix of a stream that does");
     return;
   }
   if (status != NATS_NOT_FOUND && code != JSStreamNotFoundErr)
@@ -195,7 +195,7 @@ bool Publisher::publish(const Outgoing &message) {
   }
   tracker_.add(message.lsn); // before it can be acknowledged
   status = js_PublishMsgAsync(js_, &msg, nullptr);
-  if (status != NATS_OK) // not taken (e.g. the reconnect buffer is full): ours to publish again
+  if (status != NATS_OK && msg) // not taken (e.g. the reconnect buffer is full): ours to publish again
     failed(msg, natsStatus_GetText(status));
   return true;
 }

@@ -30,6 +30,10 @@ using Clock = std::chrono::steady_clock;
 struct NatsError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// The stream exists but does not take the bridge's subjects: retrying cannot help.
+struct StreamMismatch : NatsError {
+  using NatsError::NatsError;
+};
 
 struct PublisherOptions {
   std::string url;           // one or several comma-separated nats:// URLs

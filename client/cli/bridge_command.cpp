@@ -195,6 +195,9 @@ int bridge(const BridgeArguments &arguments) {
         publisher->connect();
         publisher->ensure_stream();
         break;
+      } catch (const bridge::StreamMismatch &error) {
+        std::cerr << "ectowatch: " << error.what() << "\n";
+        return kExitError;
       } catch (const bridge::NatsError &error) {
         std::cerr << "ectowatch: " << error.what() << " (retrying)\n";
         publisher = std::make_unique<bridge::Publisher>(options, tracker);
