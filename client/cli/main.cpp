@@ -5,6 +5,8 @@
 //   ectowatch watchers              list them
 //   ectowatch slots                 list the replication slots of durable listeners
 //   ectowatch drop-slot NAME        drop one
+//   ectowatch bridge --slot NAME    publish durable watchers into NATS JetStream
+#include "bridge_command.hpp"
 #include "commands.hpp"
 
 #include <CLI/CLI.hpp>
@@ -88,6 +90,9 @@ int main(int argc, char **argv) {
   add_dsn(drop_slot_command, drop_slot_dsn);
   drop_slot_command->add_option("name", drop_slot_name, "Slot name")->required();
 
+  BridgeArguments bridge_arguments;
+  auto *bridge_command = add_bridge_command(app, bridge_arguments);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &help) {
@@ -111,5 +116,7 @@ int main(int argc, char **argv) {
     return slots(slots_dsn);
   if (*drop_slot_command)
     return drop_slot(drop_slot_dsn, drop_slot_name);
+  if (*bridge_command)
+    return bridge(bridge_arguments);
   return kExitUsage;
 }

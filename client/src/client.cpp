@@ -559,8 +559,13 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   // little batched), on request, and every 10 s so the server keeps us.
   static constexpr std::chrono::milliseconds kStatusBatch{20};
   static constexpr std::chrono::seconds kStatusInterval{10};
+  // What may be confirmed: dispatched, and safe elsewhere (Durable::confirm_up_to).
+  std::uint64_t confirmable() const {
+    std::uint64_t done = dispatched_lsn;
+    return durable && durable->confirm_up_to ? std::min(done, durable->confirm_up_to()) : done;
+  }
   void send_status_locked(bool force, bool request_reply) {
-    std::uint64_t confirmed = dispatched_lsn;
+    std::uint64_t confirmed = confirmable();
     auto now = Clock::now();
     bool advanced = confirmed > reported_lsn;
     if (!force && !(advanced && now - last_status >= kStatusBatch) && now - last_status < kStatusInterval)
@@ -574,7 +579,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   Clock::time_point next_status_locked() const {
     if (!stream)
       return Clock::time_point::max();
-    if (dispatched_lsn > reported_lsn)
+    if (confirmable() > reported_lsn)
       return last_status + kStatusBatch;
     return last_status + kStatusInterval;
   }
@@ -886,7 +891,7 @@ Client::~Client() {
     // What the callbacks finished is confirmed, and the server has taken it
     // in before the next consumer of the slot starts (otherwise it is simply
     // delivered again: at-least-once).
-    std::uint64_t confirmed = impl_->dispatched_lsn;
+    std::uint64_t confirmed = impl_->confirmable();
     impl_->stream->finish(std::max(impl_->received_lsn, confirmed), confirmed, std::chrono::seconds(2));
   }
   impl_->stream.reset();

@@ -97,6 +97,11 @@ struct Durable {
   // Create the slot (plugin 'ectowatch') when it does not exist; otherwise a
   // missing slot is an error.
   bool create_slot = true;
+  // Optional, for forwarders that are acknowledged later (ectowatch bridge):
+  // positions are confirmed to the server only up to what this returns as
+  // well (everything at or before it is safe elsewhere). Called on the
+  // client's I/O thread, often: cheap and thread-safe.
+  std::function<std::uint64_t()> confirm_up_to = nullptr;
 };
 
 // One replication slot of the 'ectowatch' plugin in this database.

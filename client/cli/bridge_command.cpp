@@ -1,0 +1,285 @@
+// `ectowatch bridge`: reads durable watchers from a slot with the client
+// library and publishes one JetStream message per row. A slot position is
+// confirmed only once JetStream acknowledged every message up to it
+// (Durable::confirm_up_to); while NATS is down or slow the window fills, the
+// callback waits, and the client stops reading the slot: nothing is dropped.
+#include "bridge_command.hpp"
+
+#include "../bridge/confirm_tracker.hpp"
+#include "../bridge/outgoing.hpp"
+#include "../bridge/publisher.hpp"
+#include "../bridge/subject.hpp"
+#include "commands.hpp"
+
+#include <ectowatch/ectowatch.hpp>
+
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <thread>
+
+namespace ectowatch::cli {
+
+namespace {
+
+using bridge::Clock;
+
+int signal_pipe[2] = {-1, -1};
+
+extern "C" void on_bridge_signal(int) {
+  char byte = 1;
+  [[maybe_unused]] auto written = ::write(signal_pipe[1], &byte, 1);
+}
+
+void install_signal_handlers() {
+  if (::pipe(signal_pipe) != 0)
+    throw std::runtime_error("cannot create a pipe");
+  struct sigaction action {};
+  action.sa_handler = on_bridge_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+// Waits up to `milliseconds` for SIGINT/SIGTERM; true when one came.
+bool signalled(int milliseconds) {
+  pollfd fd{signal_pipe[0], POLLIN, 0};
+  return ::poll(&fd, 1, milliseconds) > 0 && (fd.revents & POLLIN);
+}
+
+std::chrono::milliseconds seconds(double value) {
+  return std::chrono::milliseconds(static_cast<long long>(value * 1000));
+}
+
+// The labels to bridge: the given ones (each must be a durable watcher) or
+// every durable watcher.
+std::vector<std::string> bridged_labels(const std::vector<std::string> &given,
+                                        const std::vector<WatcherInfo> &watchers) {
+  std::map<std::string, const WatcherInfo *> by_label;
+  for (const WatcherInfo &watcher : watchers)
+    by_label[watcher.label] = &watcher;
+  std::vector<std::string> labels;
+  if (given.empty()) {
+    for (const WatcherInfo &watcher : watchers)
+      if (watcher.delivery == "durable")
+        labels.push_back(watcher.label);
+    if (labels.empty())
+      throw UsageError("no durable watcher to bridge: create one with ectowatch watch TABLE OP --delivery durable");
+  }
+  for (const std::string &label : given) {
+    auto found = by_label.find(label);
+    if (found == by_label.end())
+      throw UsageError("unknown label \"" + label +
+                       "\": no watcher has it (ectowatch watchers lists them; ectowatch watch creates one)");
+    if (found->second->delivery != "durable")
+      throw UsageError("watcher \"" + label + "\" delivers by " + found->second->delivery +
+                       ": only durable watchers can be bridged (recreate it with --delivery durable)");
+    labels.push_back(label);
+  }
+  for (const std::string &label : labels) {
+    try {
+      bridge::check_label(label);
+    } catch (const std::invalid_argument &error) {
+      throw UsageError(error.what());
+    }
+  }
+  return labels;
+}
+
+void print_stats(const bridge::PublisherStats &stats, Client &client, const std::string &slot) {
+  std::string line = "{\"published\":" + std::to_string(stats.published) + ",\"acked\":" + std::to_string(stats.acked) +
+                     ",\"duplicates\":" + std::to_string(stats.duplicates) +
+                     ",\"retries\":" + std::to_string(stats.retries) +
+                     ",\"in_flight\":" + std::to_string(stats.in_flight) +
+                     ",\"nats_connected\":" + (stats.connected ? "true" : "false");
+  try {
+    for (const SlotInfo &info : client.slots())
+      if (info.name == slot) {
+        line += ",\"confirmed_lsn\":\"" + info.confirmed_lsn + "\"";
+        if (info.wal_bytes)
+          line += ",\"slot_lag_bytes\":" + std::to_string(*info.wal_bytes);
+      }
+  } catch (const std::exception &) {
+    // PostgreSQL unreachable: the client reconnects; the figures come next time
+  }
+  line += "}\n";
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
+}
+
+} // namespace
+
+CLI::App *add_bridge_command(CLI::App &app, BridgeArguments &arguments) {
+  auto *command = app.add_subcommand(
+      "bridge", "Publish durable watchers' rows from a replication slot into NATS JetStream, one message per row");
+  command->add_option("--dsn", arguments.dsn,
+                      "libpq connection string or URI (default: libpq's defaults and the PG* environment)");
+  command->add_option("--slot", arguments.slot, "Replication slot to read (created if missing; one per bridge)")
+      ->required();
+  command->add_option("--nats", arguments.nats_url, "NATS server URL(s), comma-separated")->capture_default_str();
+  command->add_option("--stream", arguments.stream, "JetStream stream (created when missing)")->capture_default_str();
+  command->add_option("--prefix", arguments.prefix, "Subject prefix: subjects are PREFIX.LABEL.KEY...")
+      ->capture_default_str();
+  command->add_option("--window", arguments.window, "Messages published and not yet acknowledged, at most")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  command->add_option("--replicas", arguments.replicas, "Replicas of a stream created here")
+      ->check(CLI::Range(1, 5))
+      ->capture_default_str();
+  command
+      ->add_option("--max-age", arguments.max_age_seconds,
+                   "A created stream drops messages older than this (s; 0: never)")
+      ->check(CLI::NonNegativeNumber);
+  command->add_option("--max-bytes", arguments.max_bytes,
+                      "A created stream keeps at most this many bytes (-1: no limit)");
+  command->add_option("--max-msgs", arguments.max_msgs,
+                      "A created stream keeps at most this many messages (-1: no limit)");
+  command
+      ->add_option("--duplicate-window", arguments.duplicate_window_seconds,
+                   "A created stream's Nats-Msg-Id dedupe window (s)")
+      ->check(CLI::Range(120, 86400))
+      ->capture_default_str();
+  command
+      ->add_option("--ack-timeout", arguments.ack_timeout_seconds,
+                   "Publish again what JetStream has not acknowledged after this many seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--shutdown-timeout", arguments.shutdown_timeout_seconds,
+                   "On SIGTERM/SIGINT, wait this long for acknowledgements (s)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command->add_flag("--stats", arguments.stats,
+                    "Print a JSON line of counters (published, acked, retries, slot lag) now and then, and at exit");
+  command->add_option("--stats-interval", arguments.stats_interval_seconds, "Seconds between --stats lines")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->add_option("labels", arguments.labels, "Durable watchers to bridge (default: every durable watcher)");
+  return command;
+}
+
+int bridge(const BridgeArguments &arguments) {
+  std::vector<std::string> labels;
+  std::unique_ptr<Client> client;
+  bridge::ConfirmTracker tracker; // outlives the client, which asks it what to confirm
+  bridge::PublisherOptions options{.url = arguments.nats_url,
+                                   .stream = arguments.stream,
+                                   .subjects = arguments.prefix + ".>",
+                                   .window = arguments.window,
+                                   .replicas = arguments.replicas,
+                                   .max_age_seconds = arguments.max_age_seconds,
+                                   .max_bytes = arguments.max_bytes,
+                                   .max_msgs = arguments.max_msgs,
+                                   .duplicate_window_seconds = arguments.duplicate_window_seconds,
+                                   .ack_timeout = seconds(arguments.ack_timeout_seconds)};
+  auto publisher = std::make_unique<bridge::Publisher>(options, tracker);
+  try {
+    bridge::check_prefix(arguments.prefix);
+    ClientOptions client_options{.application_name = "ectowatch bridge"};
+    labels = bridged_labels(arguments.labels, Client(arguments.dsn, client_options).watchers());
+    install_signal_handlers();
+    // NATS first, retried with backoff: the slot is only read once rows can go somewhere.
+    for (auto backoff = std::chrono::milliseconds(100);;
+         backoff = std::min(backoff * 2, std::chrono::milliseconds(5000))) {
+      try {
+        publisher->connect();
+        publisher->ensure_stream();
+        break;
+      } catch (const bridge::NatsError &error) {
+        std::cerr << "ectowatch: " << error.what() << " (retrying)\n";
+        publisher = std::make_unique<bridge::Publisher>(options, tracker);
+        if (signalled(static_cast<int>(backoff.count())))
+          return kExitOk;
+      }
+    }
+    Durable durable{.slot = arguments.slot};
+    durable.confirm_up_to = [&tracker] { return tracker.confirm_up_to(); };
+    client = std::make_unique<Client>(arguments.dsn, durable, client_options);
+  } catch (const std::invalid_argument &error) {
+    std::cerr << "ectowatch: " << error.what() << "\n";
+    return kExitUsage;
+  } catch (const UsageError &error) {
+    print_error(error);
+    return kExitUsage;
+  } catch (const std::exception &error) {
+    print_error(error);
+    return kExitError;
+  }
+
+  // Callbacks run on the client's dispatch thread, one at a time, in commit order.
+  std::atomic<std::uint64_t> last_lsn{0};
+  std::atomic<bool> failed{false};
+  auto publish = [&](const bridge::Outgoing &message) {
+    if (!publisher->publish(message))
+      failed = true; // shutdown with the window full: not confirmed, read again next time
+  };
+  auto on_event = [&](const Event &event) {
+    last_lsn = event.message().lsn;
+    publish(bridge::outgoing_for(arguments.prefix, event));
+  };
+  std::vector<Subscription> subscriptions;
+  for (const std::string &label : labels)
+    subscriptions.push_back(client->subscribe(label, on_event));
+  std::uint64_t resyncs = 0;
+  std::string run_id = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  client->on_resync([&](const Resync &resync) {
+    if (resync.reason != Resync::Reason::slot_created && resync.reason != Resync::Reason::slot_lost)
+      return; // truncated and dropped arrive as events; the others do not happen to a slot
+    std::string_view reason = resync.reason == Resync::Reason::slot_created ? "slot_created" : "slot_lost";
+    std::string sequence = run_id + "-" + std::to_string(++resyncs);
+    for (const std::string &label : labels)
+      publish(
+          bridge::outgoing_for_resync(arguments.prefix, label, reason, std::max<std::uint64_t>(last_lsn, 1), sequence));
+  });
+  client->on_error([](const Error &error) {
+    std::cerr << "ectowatch: " << error.what() << "\n";
+    std::cerr.flush();
+  });
+
+  client->start();
+  auto next_stats = Clock::now() + seconds(arguments.stats_interval_seconds);
+  while (!signalled(100)) {
+    publisher->tick();
+    if (arguments.stats && Clock::now() >= next_stats) {
+      print_stats(publisher->stats(), *client, arguments.slot);
+      next_stats = Clock::now() + seconds(arguments.stats_interval_seconds);
+    }
+  }
+
+  // SIGTERM/SIGINT: stop reading, let in-flight messages be acknowledged
+  // (publishing again what fails), confirm, exit.
+  auto deadline = Clock::now() + seconds(arguments.shutdown_timeout_seconds);
+  publisher->begin_shutdown(deadline);
+  std::thread stopper([&] { client->stop(); });
+  while (tracker.in_flight() > 0 && Clock::now() < deadline) {
+    publisher->tick();
+    tracker.wait_until_empty(std::chrono::milliseconds(50));
+  }
+  stopper.join();
+  while (tracker.in_flight() > 0 && Clock::now() < deadline) {
+    publisher->tick();
+    tracker.wait_until_empty(std::chrono::milliseconds(50));
+  }
+  bool complete = tracker.in_flight() == 0 && !failed;
+  if (arguments.stats)
+    print_stats(publisher->stats(), *client, arguments.slot);
+  subscriptions.clear();
+  client.reset(); // confirms what JetStream acknowledged, and ends the stream cleanly
+  publisher.reset();
+  if (!complete) {
+    std::cerr << "ectowatch: NATS did not acknowledge everything within --shutdown-timeout; the rest stays "
+                 "unconfirmed in the slot and is published again by the next bridge (deduplicated by Nats-Msg-Id)\n";
+    return kExitError;
+  }
+  return kExitOk;
+}
+
+} // namespace ectowatch::cli

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# `ectowatch bridge` against real NATS servers (scripts/lib/nats.sh: Debian's
+# nats-server on private loopback ports) and the running test server
+# (PGHOST/PGPORT/PGUSER/PGDATABASE, wal_level = logical, extension created).
+# The stream is read back with tests/nats/nats_check (libnats), not a mock:
+#   1. the bridge is killed with SIGKILL mid-stream and started again: every
+#      committed row is in the stream exactly once (counted by Nats-Msg-Id);
+#   2. nats-server is killed and restarted mid-stream: nothing lost, nothing twice;
+#   3. hostile key values (. * > spaces, ~, non-ASCII, empty) and a composite
+#      key round-trip through the subject tokens;
+#   4. a Key subscription (a consumer whose filter is one key's subject) gets
+#      only that key's rows, filtered by the server (its delivered count);
+#   5. a 3-node JetStream cluster, stream of 3 replicas: the stream leader is
+#      killed mid-stream and a durable consumer still gets every row.
+# Usage: tests/nats_bridge_test.sh path/to/ectowatch path/to/nats_check
+set -uo pipefail
+
+cli="$1"
+nats_check="$2"
+work="$(mktemp -d)"
+cd "$(dirname "$0")/.."
+source tests/lib/check.sh
+source scripts/lib/nats.sh
+previous_trap="$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")"
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"; '"${previous_trap:-:}" EXIT
+
+start_bridge() { # start_bridge NAME ARGS...: in the background, its pid in $bridge_pid, output in $work/NAME.*
+  local name=$1
+  shift
+  "$cli" bridge --ack-timeout 1 --stats --stats-interval 1 "$@" >"$work/$name.stats" 2>"$work/$name.err" &
+  bridge_pid=$!
+}
+wait_for_slot() { # until the slot exists (rows committed before it would not be recorded)
+  local i
+  for ((i = 0; i < 300; i++)); do
+    [ "$(sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$1'")" = 1 ] && return 0
+    sleep 0.1
+  done
+  echo "FAIL: slot $1 was not created"
+  cat "$work"/*.err
+  return 1
+}
+stop_bridge() { # stop_bridge NAME: SIGTERM, which must end it with 0
+  kill -TERM "$bridge_pid"
+  wait "$bridge_pid"
+  check "$1: the bridge exits 0 on SIGTERM" "0" "$?"
+}
+# insert_slowly TABLE FROM TO: one transaction per 100 rows, ~20 ms apart.
+insert_slowly() {
+  local table=$1 from=$2 to=$3 start
+  for ((start = from; start <= to; start += 100)); do
+    echo "INSERT INTO $table SELECT g, 'row ' || g FROM generate_series($start, $((start + 99 < to ? start + 99 : to))) g;"
+    echo "SELECT pg_sleep(0.02);"
+  done | psql -X -q -o /dev/null -v ON_ERROR_STOP=1
+}
+# stream_rows FILE: the row messages' "<id> <Nats-Msg-Id>" lines (resync messages left out).
+rows_of() { python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if "id" in m and "row" in m["payload"]:
+        print(m["payload"]["row"]["id"], m["id"])' "$1"; }
+# exactly_once NAME TABLE FILE: every row of TABLE once, and each Nats-Msg-Id once.
+exactly_once() {
+  local name=$1 table=$2 file=$3
+  rows_of "$file" >"$work/rows"
+  sql "SELECT id FROM $table ORDER BY id" >"$work/committed"
+  check "$name: every committed row is in the stream" "" \
+    "$(cut -d' ' -f1 "$work/rows" | sort -u | comm -23 <(sort "$work/committed") - | head -5)"
+  check "$name: no row twice (by Nats-Msg-Id)" "0" "$(cut -d' ' -f2 "$work/rows" | sort | uniq -d | wc -l)"
+  check "$name: as many messages as rows" "$(wc -l <"$work/committed")" "$(wc -l <"$work/rows")"
+  echo "$name: $(wc -l <"$work/committed") rows committed, $(wc -l <"$work/rows") row messages in the stream"
+}
+
+start_nats
+
+# --- 1. SIGKILL of the bridge mid-stream --------------------------------------
+sql "DROP TABLE IF EXISTS nb_orders, nb_keys, nb_pairs CASCADE"
+sql "CREATE TABLE nb_orders (id int PRIMARY KEY, note text)"
+"$cli" watch nb_orders inserted --delivery durable >/dev/null
+start_bridge kill1 --slot nb_kill --nats "$NATS_URL" --stream NB_KILL --prefix nbk nb_orders_inserted
+wait_for_slot nb_kill
+insert_slowly nb_orders 1 20000 &
+inserts=$!
+sleep 1.5
+kill -9 "$bridge_pid"
+wait "$bridge_pid" 2>/dev/null
+start_bridge kill2 --slot nb_kill --nats "$NATS_URL" --stream NB_KILL --prefix nbk nb_orders_inserted
+wait "$inserts"
+"$nats_check" read "$NATS_URL" NB_KILL reader 'nbk.>' nbk 20001 60 >"$work/kill.out" # 20 000 rows and the resync
+stop_bridge "SIGKILL"
+"$nats_check" read "$NATS_URL" NB_KILL reader 'nbk.>' nbk 0 10 >>"$work/kill.out" # anything more would be a duplicate
+exactly_once "SIGKILL of the bridge" nb_orders "$work/kill.out"
+echo "second bridge's last counters: $(tail -1 "$work/kill2.stats")"
+check "the first bridge created the stream" "1" "$(grep -c 'created stream NB_KILL' "$work/kill1.err")"
+check "the slot_created resync is in the stream" "1" "$(grep -c '"reason":"slot_created"' "$work/kill.out")"
+
+# --- 2. NATS restart mid-stream -------------------------------------------------
+sql "TRUNCATE nb_orders"
+start_bridge restart --slot nb_restart --nats "$NATS_URL" --stream NB_RESTART --prefix nbr nb_orders_inserted
+wait_for_slot nb_restart
+insert_slowly nb_orders 1 20000 &
+inserts=$!
+sleep 1.5
+restart_nats -9
+wait "$inserts"
+"$nats_check" read "$NATS_URL" NB_RESTART reader 'nbr.nb_orders_inserted.*' nbr 20000 60 >"$work/restart.out"
+stop_bridge "NATS restart"
+"$nats_check" read "$NATS_URL" NB_RESTART reader 'nbr.nb_orders_inserted.*' nbr 0 10 >>"$work/restart.out"
+exactly_once "nats-server SIGKILL and restart" nb_orders "$work/restart.out"
+echo "bridge's last counters: $(tail -1 "$work/restart.stats")"
+check "the bridge saw NATS go away" "1" "$(grep -c -m1 'NATS disconnected' "$work/restart.err")"
+sql "SELECT pg_drop_replication_slot('nb_kill')" >/dev/null
+
+# --- 3 and 4. Hostile keys, a composite key, a Key subscription ------------------
+sql "CREATE TABLE nb_keys (k text PRIMARY KEY)"
+sql "CREATE TABLE nb_pairs (region text, id int, PRIMARY KEY (region, id))"
+"$cli" watch nb_keys inserted --delivery durable >/dev/null
+"$cli" watch nb_pairs inserted --delivery durable >/dev/null
+start_bridge keys --slot nb_restart --nats "$NATS_URL" --stream NB_RESTART --prefix nbr nb_keys_inserted nb_pairs_inserted
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO nb_keys VALUES (''), ('.'), ('*'), ('>'), ('a b'), ('a.b.c'), ('~'), ('~41'), ('~~'), ('Zürich'),
+  ('日本 🎉'), (E'tab\there'), ('nbr.nb_keys_inserted.>'), ('$JS.API'), ('null'), ('-_'), ('"quoted"');
+INSERT INTO nb_pairs SELECT CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us.west' END, g FROM generate_series(1, 500) g;
+-- The key ('eu', 7) five times more (an insert watcher: delete and insert again).
+DELETE FROM nb_pairs WHERE region = 'eu' AND id = 7;
+INSERT INTO nb_pairs VALUES ('eu', 7); DELETE FROM nb_pairs WHERE region = 'eu' AND id = 7;
+INSERT INTO nb_pairs VALUES ('eu', 7); DELETE FROM nb_pairs WHERE region = 'eu' AND id = 7;
+INSERT INTO nb_pairs VALUES ('eu', 7); DELETE FROM nb_pairs WHERE region = 'eu' AND id = 7;
+INSERT INTO nb_pairs VALUES ('eu', 7); DELETE FROM nb_pairs WHERE region = 'eu' AND id = 7;
+INSERT INTO nb_pairs VALUES ('eu', 7);
+SQL
+"$nats_check" read "$NATS_URL" NB_RESTART keys 'nbr.nb_keys_inserted.*' nbr 17 30 >"$work/keys.out"
+python3 - "$work/keys.out" >"$work/keys.check" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if "id" in m:
+        print("ok" if m["key"] == [m["payload"]["row"]["k"]] else "MISMATCH %r" % line)
+PY
+check "17 hostile keys published" "17" "$(grep -c . "$work/keys.check")"
+check "hostile keys round-trip through their subject token" "" "$(grep -v '^ok$' "$work/keys.check")"
+check "the keys as the table has them" "$(sql "SELECT count(*) FROM nb_keys")" \
+  "$(python3 -c 'import json,sys; print(len({json.loads(l)["payload"]["row"]["k"] for l in open(sys.argv[1]) if "\"id\"" in l[:6]}))' "$work/keys.out")"
+# A Key subscription: the consumer's filter is the key's exact subject ('us.west' would be us~2Ewest).
+"$nats_check" read "$NATS_URL" NB_RESTART key_eu_7 'nbr.nb_pairs_inserted.eu.7' nbr 5 30 >"$work/key.out"
+"$nats_check" read "$NATS_URL" NB_RESTART key_eu_7 'nbr.nb_pairs_inserted.eu.7' nbr 0 3 >>"$work/key.out"
+check "a Key subscription gets its 5 rows" "5" "$(grep -c '"key":\["eu","7"\]' "$work/key.out")"
+check "and nothing else" "5" "$(grep -c '"id"' "$work/key.out")"
+check "the server delivered only those (consumer info)" "5" \
+  "$(grep -o '"consumer_delivered":[0-9]*' "$work/key.out" | tail -1 | cut -d: -f2)"
+"$nats_check" read "$NATS_URL" NB_RESTART pairs 'nbr.nb_pairs_inserted.>' nbr 505 30 >"$work/pairs.out"
+check "composite keys are two tokens" "250" "$(grep -c '"subject":"nbr.nb_pairs_inserted.us~2Ewest.[0-9]*"' "$work/pairs.out")"
+check "which decode to the region and the id" "250" "$(grep -c '"key":\["us.west","[0-9]*"\]' "$work/pairs.out")"
+stop_bridge "keys"
+sql "SELECT pg_drop_replication_slot('nb_restart')" >/dev/null
+stop_nats
+
+# --- 5. A 3-node cluster, the stream leader killed mid-stream ----------------------
+start_nats_cluster || { echo "FAIL: the NATS cluster did not start"; exit 1; }
+sql "TRUNCATE nb_orders"
+start_bridge cluster --slot nb_cluster --nats "$NATS_URLS" --stream NB_CLUSTER --prefix nbc --replicas 3 nb_orders_inserted
+wait_for_slot nb_cluster
+"$nats_check" create "$NATS_URLS" NB_CLUSTER durable 'nbc.nb_orders_inserted.*' >/dev/null ||
+  { echo "FAIL: no consumer on the cluster"; cat "$work/cluster.err"; }
+"$nats_check" read "$NATS_URLS" NB_CLUSTER durable 'nbc.nb_orders_inserted.*' nbc 10000 90 >"$work/cluster.out" &
+reader=$!
+insert_slowly nb_orders 1 10000 &
+inserts=$!
+sleep 1.5
+leader="$(curl -s "http://127.0.0.1:${NATS_NODE_MONITOR_PORT[1]}/jsz?streams=true" | python3 -c '
+import json, sys
+for account in json.load(sys.stdin).get("account_details", []):
+    for stream in account.get("stream_detail", []):
+        if stream["name"] == "NB_CLUSTER":
+            print(stream["cluster"]["leader"])')"
+leader="${leader:-n1}"
+echo "killing the stream leader $leader"
+kill_nats_node "${leader#n}"
+wait "$inserts"
+wait "$reader"
+rows_of "$work/cluster.out" | cut -d' ' -f1 | sort -u >"$work/cluster.ids"
+sql "SELECT id FROM nb_orders" | sort >"$work/committed"
+check "cluster: every row delivered to the durable consumer" "" "$(comm -23 "$work/committed" "$work/cluster.ids" | head -5)"
+check "cluster: 10000 rows committed" "10000" "$(wc -l <"$work/committed")"
+echo "cluster: $(grep -c '"id"' "$work/cluster.out") messages delivered for $(wc -l <"$work/cluster.ids") rows"
+stop_bridge "cluster"
+sql "SELECT pg_drop_replication_slot('nb_cluster')" >/dev/null
+"$cli" unwatch nb_orders_inserted >/dev/null
+"$cli" unwatch nb_keys_inserted >/dev/null
+"$cli" unwatch nb_pairs_inserted >/dev/null
+
+echo "nats bridge: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
