@@ -72,7 +72,7 @@ async function loadRows() {
 // page reloads its snapshot.
 function applyMessage(message) {
   const event = JSON.parse(new TextDecoder().decode(message.data));
-  if (event.resync || event.op === "truncated") {
+  if (!event.row || event.op === "truncated") {
     loadRows().catch((error) => showError(`reload failed: ${error.message}`));
     return;
   }
@@ -105,7 +105,10 @@ async function main() {
     pass: settings.password,
   });
   const base = `${settings.prefix}.${settings.label}`;
-  const subjects = settings.keys === null ? [`${base}.>`] : settings.keys.map((key) => `${base}.${key}`);
+  // Keys are integers here, which the bridge's subject escaping leaves as
+  // they are (docs/protocol.md); markers have subjects of their own.
+  const markers = ["~truncated", "~dropped", "~resync"].map((marker) => `${base}.${marker}`);
+  const subjects = settings.keys === null ? [`${base}.>`] : [...settings.keys.map((key) => `${base}.${key}`), ...markers];
   for (const subject of subjects) subscribe(connection, subject);
   await connection.flush();
   showStatus("live");
