@@ -35,7 +35,7 @@ void log_authenticated_message(const char *prefix, const char *text, size_t size
 // ectowatch's prefixes.
 enum class MessageCheck {
   genuine,     // written by ectowatch with this cluster's key: deliver, without the trailer
-  legacy,      // no trailer, written before this cluster signed messages (ectowatch < 0.6): deliver
+  legacy,      // no trailer, written before this cluster signed messages (ectowatch before message MACs): deliver
   forged,      // written since, and not by ectowatch: do not deliver
   earlier_key, // has a trailer, written before the current key existed: the key file was replaced
 };

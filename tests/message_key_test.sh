@@ -2,7 +2,7 @@
 # The message key (extension/message_auth.hpp), on a cluster of its own:
 # - it is made once, mode 0600, in the data directory;
 # - unsigned messages already in a slot when the key is made (what ectowatch
-#   < 0.6 wrote before an upgrade) are still delivered, a message with no MAC
+#   without message MACs wrote before an upgrade) are still delivered, a message with no MAC
 #   written after is not;
 # - a signed message whose key file was replaced stops decoding with an ERROR
 #   (SQLSTATE XX001) instead of being skipped.
@@ -29,7 +29,7 @@ restart
 q -c "INSERT INTO k VALUES (1)" || fail "insert"
 [ "$(md5sum <"$key")" = "$before" ] || fail "the key changed across a restart"
 
-# An older ectowatch's backlog: the key is gone (as before 0.6), an unsigned
+# An older ectowatch's backlog: the key is gone (as before message MACs), an unsigned
 # message is written while the slot exists, then the first signed one makes
 # the key; the unsigned one predates it and is delivered.
 q -c "SELECT data FROM pg_logical_slot_get_changes('keyed', NULL, NULL)" >/dev/null || fail "drain"

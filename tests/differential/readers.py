@@ -167,6 +167,7 @@ class CliReader(ProcessReader):
     def __init__(self, binary, labels, slot=None):
         argv = [binary, "listen"] + (["--slot", slot] if slot else []) + labels
         super().__init__("cli-durable" if slot else "cli", argv, bool(slot))
+        self.given = set(labels)  # only labels that had a watcher when it started
 
     def take(self, now, o):
         if "event" in o:
