@@ -506,7 +506,10 @@ class Gen:
                 ops = r2.sample(["inserted", "updated", "deleted"], 2)
             first = len(watchers)
             for t, op in ((a, ops[0]), (b, ops[1])):
-                watchers.append({"table": t, "op": op, "label": label, "delivery": delivery, "race": True})
+                w = {"table": t, "op": op, "label": label, "delivery": delivery, "race": True}
+                if not t.pk:  # a table without a primary key is watched with key_columns
+                    w["key_columns"] = ["big"]
+                watchers.append(w)
             steps.insert(r2.randint(len(self.tables), len(steps)), {"step": "race", "indexes": [first, first + 1]})
         if "soak" not in self.without and "relay" not in self.without and r2.random() < 0.2:
             saved, self.r = self.r, r2  # rows drawn from r2 too
