@@ -624,7 +624,11 @@ class Run:
             remaining[fp].append(e)
         got = [rec for rec in r.records if rec[1] == "row" and rec[2] == label]
         dropped = sum(rec[3] for rec in r.records if rec[1] == "dropped" and rec[2] == label)
-        got_trunc = sum(1 for rec in r.records if rec[1] == "truncated" and rec[2] == label)
+        # A relayed truncated message sent again after a crash restart has the
+        # lsn of its first copy (psycopg2 records it; seed 14 case 41).
+        truncs = [rec for rec in r.records if rec[1] == "truncated" and rec[2] == label]
+        got_trunc = (sum(1 for rec in truncs if len(rec) < 4 or rec[3] is None) +
+                     len({rec[3] for rec in truncs if len(rec) > 3 and rec[3] is not None}))
         extra = []
         key_only = []
         seen_lsn = set()
@@ -783,7 +787,10 @@ class Run:
         self.stats["matched"] += len(matched)
         if got_trunc < n_truncates and not resyncs:
             self.fail("missing_truncate", r.name, label, "%d TRUNCATE committed, %d received" % (n_truncates, got_trunc))
-        if got_trunc > n_truncates and not r.durable:
+        # The C++ reader and the CLI print no lsn for a truncated message: on
+        # a relay label after a restart, more may be repeats.
+        trunc_repeats = self.restarted and delivery == "relay" and r.name in ("cpp", "cli")
+        if got_trunc > n_truncates and not r.durable and not trunc_repeats:
             self.fail("extra_truncate", r.name, label, "%d TRUNCATE committed, %d received" % (n_truncates, got_trunc))
 
 

@@ -83,7 +83,7 @@ class PsycopgReader:
             self.records.append((now, "error", "psycopg2 cannot read %r: %s" % (payload[:200], e)))
             return
         if m["op"] == "truncated":
-            self.records.append((now, "truncated", channel))
+            self.records.append((now, "truncated", channel, m.get("lsn")))  # relayed: repeats share it
         for row in m.get("rows", []):
             self.records.append((now, "row", channel, m["op"], row, bool(m.get("truncated")), m.get("lsn")))
         if m.get("dropped"):
