@@ -401,35 +401,46 @@ class Run:
 
     def run_soak(self, stmts, session):
         """Issue 14 case 8: one session commits many small transactions back
-        to back on one connection."""
+        to back on one connection. A row the table refuses (a foreign key
+        whose parent row is gone) rolls back its transaction only."""
         try:
             c = connect()
         except psycopg2.Error as e:
             self.notes.append("soak connect failed: %s" % e)
             return
         cur = c.cursor()
-        xid = None
+        refused = 0
         try:
             for stmt in stmts:
-                cur.execute("BEGIN")
-                cur.execute("SELECT pg_current_xact_id()::text")
-                xid = cur.fetchone()[0]
-                cur.execute(stmt)
-                sent = time.time()
-                cur.execute("COMMIT")
-                with self.lock:
-                    self.tx[xid] = {"done": time.time(), "sent": sent, "prepared": False}
+                xid = None
+                try:
+                    cur.execute("BEGIN")
+                    cur.execute("SELECT pg_current_xact_id()::text")
+                    xid = cur.fetchone()[0]
+                    cur.execute(stmt)
+                    sent = time.time()
+                    cur.execute("COMMIT")
+                    with self.lock:
+                        self.tx[xid] = {"done": time.time(), "sent": sent, "prepared": False}
+                except psycopg2.Error:
+                    refused += 1
+                    if xid:  # the outcome may be unknown (a restart): the audit table knows
+                        with self.lock:
+                            self.tx.setdefault(xid, {"done": time.time(), "sent": 0, "prepared": False})
+                    if c.closed:
+                        c = connect()
+                        cur = c.cursor()
+                    else:
+                        cur.execute("ROLLBACK")
         except psycopg2.Error as e:
             self.notes.append("soak session %d stopped: %s" % (session, str(e).strip().splitlines()[0]))
+        finally:
+            if refused:
+                self.notes.append("soak session %d: %d transactions refused" % (session, refused))
             try:
-                if xid:
-                    with self.lock:
-                        self.tx.setdefault(xid, {"done": time.time(), "sent": 0, "prepared": False})
-                cur.execute("ROLLBACK")
+                c.close()
             except psycopg2.Error:
                 pass
-        finally:
-            c.close()
 
     # --- the whole run -----------------------------------------------------------------
     def execute(self):
