@@ -15,6 +15,7 @@ OBJS = \
 	extension/triggers.o \
 	extension/condition_check.o \
 	extension/output_plugin.o \
+	extension/message_auth.o \
 	extension/relay_packer.o \
 	extension/relay_shared.o \
 	extension/relay_worker.o

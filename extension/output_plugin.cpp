@@ -9,7 +9,18 @@
 // of its commit record: a consumer that confirms that position never receives
 // the transaction again, and knows where transactions end (a consumer stopped
 // between two of them loses and repeats nothing).
+//
+// Only messages ectowatch wrote are streamed: each carries a MAC
+// (message_auth.hpp), checked here and stripped. Any role may write a message
+// with our prefixes (pg_logical_emit_message is executable by PUBLIC); one
+// that fails the check is left out with a WARNING naming its transaction and
+// position. Consumers are not told (no resync): the check cannot fail for a
+// message ectowatch wrote with this cluster's key, so telling them would only
+// let any role make every application reload at will. A message signed with
+// an earlier key (the key file was replaced) stops decoding with an ERROR
+// instead: those were ectowatch's, and skipping them would lose them silently.
 #include "boundary.hpp"
+#include "message_auth.hpp"
 #include "relay.hpp"
 
 namespace ectowatch {
@@ -36,7 +47,7 @@ struct PluginState {
 
 // Option relay 'on' (the relay worker's slot): stream the relayed messages
 // (prefix "ectowatch_relay") instead of the durable ones.
-void on_startup(LogicalDecodingContext *context, OutputPluginOptions *options, bool) {
+void on_startup(LogicalDecodingContext *context, OutputPluginOptions *options, bool is_init) {
   options->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
   options->receive_rewrites = false;
   const char *prefix = kMessagePrefix;
@@ -62,6 +73,9 @@ void on_startup(LogicalDecodingContext *context, OutputPluginOptions *options, b
   state->conversions =
       state->to_utf8 ? AllocSetContextCreate(context->context, "ectowatch conversions", ALLOCSET_SMALL_SIZES) : nullptr;
   context->output_plugin_private = state;
+  // The key exists before any message this slot decodes is written (a new
+  // slot), or from before the backlog an older ectowatch left unsigned.
+  ensure_message_key(is_init);
 }
 
 // Marks a transaction that sent messages (txn->output_plugin_private).
@@ -71,11 +85,45 @@ char sent_messages;
 void on_begin(LogicalDecodingContext *, ReorderBufferTXN *) {}
 void on_change(LogicalDecodingContext *, ReorderBufferTXN *, Relation, ReorderBufferChange *) {}
 
-void on_message(LogicalDecodingContext *context, ReorderBufferTXN *transaction, XLogRecPtr, bool transactional,
+// Whether the message is ectowatch's; `*size` becomes the size of its text.
+bool authentic(ReorderBufferTXN *transaction, XLogRecPtr position, const char *prefix, const char *message,
+               Size *size) {
+  switch (check_message(prefix, transaction->xid, position, message, *size, size)) {
+  case MessageCheck::genuine:
+  case MessageCheck::legacy:
+    return true;
+  case MessageCheck::forged:
+    // The transaction and position in the detail: the message stays the same
+    // from run to run (tests print it with VERBOSITY terse).
+    ereport(WARNING, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                      errmsg("ectowatch: ignored a message with prefix \"%s\" that ectowatch did not write", prefix),
+                      errdetail("Transaction %u, WAL position %X/%X: its MAC is missing or wrong, so a role wrote it "
+                                "with pg_logical_emit_message. It is not delivered.",
+                                transaction->xid, static_cast<uint32>(position >> 32), static_cast<uint32>(position)),
+                      errhint("REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text), "
+                              "pg_logical_emit_message(boolean, text, bytea) FROM PUBLIC keeps roles from "
+                              "writing such messages.")));
+    return false;
+  case MessageCheck::earlier_key:
+    break;
+  }
+  ereport(ERROR,
+          (errcode(ERRCODE_DATA_CORRUPTED),
+           errmsg("ectowatch: the message at WAL position %X/%X (transaction %u) was signed with a key this "
+                  "cluster no longer has",
+                  static_cast<uint32>(position >> 32), static_cast<uint32>(position), transaction->xid),
+           errdetail("The file %s in the data directory was replaced or lost after the message was written.", kKeyFile),
+           errhint("Restore %s from a backup of this data directory. To give these messages up instead, "
+                   "advance the slot past the position with pg_replication_slot_advance and have the "
+                   "applications reload their state.",
+                   kKeyFile)));
+}
+
+void on_message(LogicalDecodingContext *context, ReorderBufferTXN *transaction, XLogRecPtr position, bool transactional,
                 const char *prefix, Size size, const char *message) {
   // Non-transactional messages would be sent even for rolled-back work.
   const auto *state = static_cast<const PluginState *>(context->output_plugin_private);
-  if (!transactional || strcmp(prefix, state->prefix) != 0)
+  if (!transactional || strcmp(prefix, state->prefix) != 0 || !authentic(transaction, position, prefix, message, &size))
     return;
   OutputPluginPrepareWrite(context, true);
   if (state->to_utf8) {

@@ -1,6 +1,7 @@
 #include "pending_changes.hpp"
 
 #include "boundary.hpp"
+#include "message_auth.hpp"
 #include "message_packer.hpp"
 #include "pg_compat.hpp"
 #include "relay.hpp"
@@ -197,9 +198,10 @@ void notify(const char *channel, const std::string &payload) {
 }
 
 // Durable and relayed delivery: a transactional logical message, decoded at
-// commit by a slot with the 'ectowatch' output plugin (output_plugin.cpp).
+// commit by a slot with the 'ectowatch' output plugin (output_plugin.cpp),
+// which delivers it only if its MAC says ectowatch wrote it (message_auth.hpp).
 void log_message(const char *prefix, const std::string &payload) {
-  call_postgres([&] { compat::log_logical_message(prefix, payload.data(), payload.size(), true); });
+  call_postgres([&] { log_authenticated_message(prefix, payload.data(), payload.size()); });
 }
 
 // Where a message goes; decided at commit, so ectowatch.relay applies to the

@@ -43,6 +43,16 @@ inline XLogRecPtr log_logical_message(const char *prefix, const char *message, s
 #endif
 }
 
+// --- message MACs (message_auth.cpp) ------------------------------------------------
+
+// common/hmac.h (pg_hmac_create, _init, _update, _final, _free) came in 14 and
+// is the same in 14-18: no conditional. Checked here so that a change breaks
+// the build, not the MACs. Not used: pg_hmac_error (15+ only).
+static_assert(std::is_same_v<decltype(&pg_hmac_create), pg_hmac_ctx *(*)(pg_cryptohash_type)>);
+static_assert(std::is_same_v<decltype(&pg_hmac_init), int (*)(pg_hmac_ctx *, const uint8 *, size_t)>);
+static_assert(std::is_same_v<decltype(&pg_hmac_update), int (*)(pg_hmac_ctx *, const uint8 *, size_t)>);
+static_assert(std::is_same_v<decltype(&pg_hmac_final), int (*)(pg_hmac_ctx *, uint8 *, size_t)>);
+
 // The position up to which the WAL is flushed (the relay worker decodes up to
 // it). 15 added an out-parameter for the timeline; we do not need it.
 inline XLogRecPtr flushed_wal_position() {

@@ -128,24 +128,133 @@ bool parse_arguments(const Trigger *trigger, TriggerArguments *parsed) {
   return true;
 }
 
+const char *delivery_name(Delivery delivery) {
+  // protocol::kDeliveries is in the order of enum Delivery.
+  return protocol::kDeliveries[static_cast<int>(delivery)];
+}
+
+// What the catalog (ectowatch_catalog, in the schema of the trigger's
+// function) says about a trigger's label.
+enum class Registration { matches, unregistered, foreign };
+
+struct CatalogEntry {
+  Oid table;
+  char delivery[16];
+};
+
+// Reads the catalog row of `label` (no RLS: the lookup is the extension's
+// own). With the latest snapshot: a watcher committed after this
+// transaction's snapshot (REPEATABLE READ) is still found, as its trigger is,
+// and so is one created earlier in this transaction.
+bool catalog_entry(Oid function, const char *label, CatalogEntry *entry) {
+  Oid schema = get_func_namespace(function);
+  Oid catalog = OidIsValid(schema) ? get_relname_relid("ectowatch_catalog", schema) : InvalidOid;
+  Oid index = OidIsValid(schema) ? get_relname_relid("ectowatch_catalog_pkey", schema) : InvalidOid;
+  if (!OidIsValid(catalog) || !OidIsValid(index))
+    return false;
+  Relation relation = table_open(catalog, AccessShareLock);
+  TupleDesc descriptor = RelationGetDescr(relation);
+  AttrNumber delivery_column = InvalidAttrNumber; // added in 0.2.0
+  for (int a = 0; a < descriptor->natts; ++a)
+    if (!TupleDescAttr(descriptor, a)->attisdropped &&
+        strcmp(NameStr(TupleDescAttr(descriptor, a)->attname), "delivery") == 0)
+      delivery_column = TupleDescAttr(descriptor, a)->attnum;
+  ScanKeyData key;
+  // label is column 1 and the primary key; compared with its own collation,
+  // as the index orders it.
+  ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid, TupleDescAttr(descriptor, 0)->attcollation,
+                         F_TEXTEQ, CStringGetTextDatum(label));
+  Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+  SysScanDesc scan = systable_beginscan(relation, index, true, snapshot, 1, &key);
+  HeapTuple tuple = systable_getnext(scan);
+  bool found = HeapTupleIsValid(tuple);
+  if (found) {
+    bool isnull;
+    Datum table = heap_getattr(tuple, 2, descriptor, &isnull); // table_name regclass
+    entry->table = isnull ? InvalidOid : DatumGetObjectId(table);
+    strlcpy(entry->delivery, "notify", sizeof entry->delivery);
+    if (delivery_column != InvalidAttrNumber) {
+      Datum delivery = heap_getattr(tuple, delivery_column, descriptor, &isnull);
+      if (!isnull)
+        text_to_cstring_buffer(DatumGetTextPP(delivery), entry->delivery, sizeof entry->delivery);
+    }
+  }
+  systable_endscan(scan);
+  UnregisterSnapshot(snapshot);
+  table_close(relation, AccessShareLock);
+  return found;
+}
+
+// A table owner may attach ectowatch_row_trigger to their own table by hand,
+// with trigger arguments naming another watcher's label: its messages would
+// reach that watcher's subscribers as genuine. A trigger sends only for the
+// watcher the catalog registers for this very table and delivery. The
+// catalog rows are a configuration table of the extension: pg_dump restores
+// them in its data section, before the triggers (post-data), and
+// ectowatch_watch writes the row in the transaction that creates the trigger.
+Registration check_registration(const Trigger *trigger, Oid watched_relid, const TriggerArguments &arguments,
+                                CatalogEntry *entry) {
+  if (!catalog_entry(trigger->tgfoid, arguments.label, entry))
+    return Registration::unregistered;
+  return entry->table == watched_relid && strcmp(entry->delivery, delivery_name(arguments.delivery)) == 0
+             ? Registration::matches
+             : Registration::foreign;
+}
+
+WatcherPlan *unusable_plan(Relation relation) {
+  // Remembered as unusable, so the warning comes once, not once per row.
+  auto *unusable = static_cast<WatcherPlan *>(MemoryContextAllocZero(TopMemoryContext, sizeof(WatcherPlan)));
+  unusable->relid = RelationGetRelid(relation);
+  unusable->watched_relid = unusable->relid;
+  unusable->context = AllocSetContextCreate(TopMemoryContext, "ectowatch unusable plan", ALLOCSET_SMALL_SIZES);
+  unusable->valid = true;
+  unusable->usable = false;
+  return unusable;
+}
+
 WatcherPlan *build_plan(TriggerData *trigger_data) {
   const Trigger *trigger = trigger_data->tg_trigger;
   Relation relation = trigger_data->tg_relation;
   const char *op = op_of_trigger(trigger);
   TriggerArguments arguments;
-  if (!op || !parse_arguments(trigger, &arguments)) {
-    // Remembered as unusable, so the warning comes once, not once per row.
-    auto *unusable = static_cast<WatcherPlan *>(MemoryContextAllocZero(TopMemoryContext, sizeof(WatcherPlan)));
-    unusable->relid = RelationGetRelid(relation);
-    unusable->watched_relid = unusable->relid;
-    unusable->context = AllocSetContextCreate(TopMemoryContext, "ectowatch unusable plan", ALLOCSET_SMALL_SIZES);
-    unusable->valid = true;
-    unusable->usable = false;
+  if (op && parse_arguments(trigger, &arguments)) {
+    Oid watched_relid = watched_table_of(trigger, RelationGetRelid(relation));
+    CatalogEntry entry;
+    switch (check_registration(trigger, watched_relid, arguments, &entry)) {
+    case Registration::matches:
+      break;
+    case Registration::foreign: {
+      const char *registered = "a table that no longer exists";
+      if (OidIsValid(entry.table) && get_rel_name(entry.table))
+        registered =
+            quote_qualified_identifier(get_namespace_name(get_rel_namespace(entry.table)), get_rel_name(entry.table));
+      ereport(ERROR,
+              (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+               errmsg("ectowatch: trigger \"%s\" on \"%s\" names watcher \"%s\", which watches %s with delivery %s",
+                      trigger->tgname, RelationGetRelationName(relation), arguments.label, registered, entry.delivery),
+               errdetail("Only the triggers ectowatch_watch() creates for a watcher send on its label; this one was "
+                         "attached by hand (for %s, delivery %s).",
+                         get_rel_name(watched_relid), delivery_name(arguments.delivery)),
+               errhint("Drop the trigger (DROP TRIGGER %s ON %s) and watch this table with ectowatch_watch() under "
+                       "a label of its own.",
+                       quote_identifier(trigger->tgname),
+                       quote_qualified_identifier(get_namespace_name(RelationGetNamespace(relation)),
+                                                  RelationGetRelationName(relation)))));
+      break;
+    }
+    case Registration::unregistered:
+      ereport(WARNING, (errmsg("ectowatch: trigger \"%s\" on \"%s\" sends for label \"%s\", which is not a watcher "
+                               "(not in ectowatch_watchers); no notification is sent",
+                               trigger->tgname, RelationGetRelationName(relation), arguments.label),
+                        errhint("Drop it and call ectowatch_watch() instead.")));
+      return unusable_plan(relation);
+    }
+  } else {
     ereport(WARNING, (errmsg("ectowatch: trigger \"%s\" on \"%s\" was not created by ectowatch_watch(); no "
                              "notification is sent",
                              trigger->tgname, RelationGetRelationName(relation)),
                       errhint("Drop it and call ectowatch_watch() instead.")));
-    return unusable;
+    return unusable_plan(relation);
   }
 
   // Built in a context under the transaction until complete, so an error on

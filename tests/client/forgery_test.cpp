@@ -2,6 +2,10 @@
 // any channel. For relayed delivery the client tells forged messages from
 // the relay worker's: they are reported (ForgedMessage) and not delivered,
 // and genuine ones still arrive after the worker restarts with a new pid.
+// Any role can also write WAL messages with ectowatch's prefixes
+// (pg_logical_emit_message is executable by PUBLIC): the output plugin
+// delivers only those whose MAC says ectowatch wrote them, so a forged one
+// reaches neither a durable consumer nor the relay worker's NOTIFY.
 // Runs against scripts/test's server, which relays the test database.
 #define BOOST_TEST_MODULE forgery
 #include <boost/test/unit_test.hpp>
@@ -154,6 +158,59 @@ BOOST_AUTO_TEST_CASE(a_forged_relayed_message_on_a_notify_label_is_reported) {
   client.stop();
   std::lock_guard lock(seen.mutex);
   BOOST_TEST(seen.ids == (std::set<int>{1}));
+}
+
+// What a role without privileges writes to the WAL with `prefix`: the
+// message a watcher of `label` would send for row `id`.
+void forge_wal_message(const std::string &prefix, const std::string &label, int id) {
+  as_forger("SELECT pg_logical_emit_message(true, '" + prefix + "', '" + made_up(label, id, false) + "')");
+}
+
+BOOST_AUTO_TEST_CASE(a_forged_wal_message_is_not_relayed) {
+  Watched table("relay");
+  Client client(test::conninfo());
+  Seen seen;
+  seen.attach(client);
+  auto subscription = client.subscribe(table.label, seen.callback());
+  client.start();
+  forge_wal_message("ectowatch_relay", table.label, 900);
+  table.insert(1);
+  // The worker relays in commit order: once row 1 arrived, the forged
+  // message (committed before it) would have too.
+  BOOST_REQUIRE(eventually([&] {
+    std::lock_guard lock(seen.mutex);
+    return seen.ids.count(1) > 0;
+  }));
+  std::this_thread::sleep_for(200ms);
+  client.stop();
+  std::lock_guard lock(seen.mutex);
+  BOOST_TEST(seen.ids == (std::set<int>{1}));
+  BOOST_TEST(seen.forged.empty()); // never sent: nothing to report
+  BOOST_TEST(seen.other_errors.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_forged_wal_message_does_not_reach_a_durable_consumer) {
+  Watched table("durable");
+  std::string slot = test::unique_name("forged_slot");
+  {
+    Client client(test::conninfo(), Durable{slot});
+    Seen seen;
+    seen.attach(client);
+    auto subscription = client.subscribe(table.label, seen.callback());
+    client.start();
+    forge_wal_message("ectowatch", table.label, 900);
+    table.insert(1);
+    BOOST_REQUIRE(eventually([&] {
+      std::lock_guard lock(seen.mutex);
+      return seen.ids.count(1) > 0;
+    }));
+    std::this_thread::sleep_for(200ms);
+    client.stop();
+    std::lock_guard lock(seen.mutex);
+    BOOST_TEST(seen.ids == (std::set<int>{1}));
+    BOOST_TEST(seen.other_errors.empty());
+  }
+  sql("SELECT pg_drop_replication_slot('" + slot + "')");
 }
 
 BOOST_AUTO_TEST_CASE(a_forged_relay_lost_resync_is_reported_not_run) {

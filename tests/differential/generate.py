@@ -31,7 +31,18 @@ FEATURES = {
     "condition": "watcher conditions",
     "control_chars": "control characters in text",
     "nonascii": "non-ASCII text",
+    # Issue 14 cases 3-8, drawn from a random stream of their own (Gen.r2), so
+    # the cases of every seed above stay exactly what they were.
+    "race": "two sessions racing ectowatch_watch for one label on two tables: issue 14 case 3",
+    "latin1": "the case runs in a LATIN1 database (relayed too): issue 14 case 5",
+    "relay_dbs": "the case runs in another relayed database (several relay workers): issue 14 case 6",
+    "first_start": "the relay's first start: the case's database is added to ectowatch.relay_databases just "
+                   "before its watchers and writes, with no relay slot yet: issue 14 case 7",
+    "soak": "a relay soak: 2-3 sessions commit a few hundred small transactions back to back: issue 14 case 8",
 }
+
+# The databases `run` creates, all in ectowatch.relay_databases.
+DATABASES = {"default": "dcheck", "latin1": "dcheck_latin1", "relay_dbs": "dcheck_2", "first_start": "dcheck_fresh"}
 
 
 def lit_text(s):
@@ -82,6 +93,19 @@ class Gen:
         self.case = case
         self.without = set(without)
         self.schema = "dc%d" % case
+        # The families of issue 14 cases 3-8 draw from here, never from self.r.
+        self.r2 = random.Random("%s:%s:families" % (seed, case))
+        self.database = DATABASES["default"]
+        self.latin1 = False
+        self.first_start = False
+        relay = "relay" not in self.without
+        x = self.r2.random()
+        if x < 0.12 and relay and "first_start" not in self.without:
+            self.database, self.first_start = DATABASES["first_start"], True
+        elif x < 0.30 and "latin1" not in self.without:
+            self.database, self.latin1 = DATABASES["latin1"], True
+        elif x < 0.45 and relay and "relay_dbs" not in self.without:
+            self.database = DATABASES["relay_dbs"]
 
     def on(self, feature, p=1.0):
         return feature not in self.without and self.r.random() < p
@@ -106,10 +130,12 @@ class Gen:
         if k == "space":
             return " lead and trail "
         if k == "nonascii":
+            if self.latin1:  # only what LATIN1 can hold
+                return r.choice(["café", "¿qué? ñ", "£5 ±2 µ", "Ünïcödé ß", "\u00a0nbsp", "Ø þ ð æ"])
             return r.choice(["café", "日本語", "🙂 emoji", "Ünïcödé ß", "\u00a0nbsp", "ĳ\u200bzero-width"])
         if k == "control":
             return r.choice(["tab\there", "line\nbreak", "bell\x07", "esc\x1b[0m", "cr\r\n", "del\x7f", "\x01\x02\x1f"])
-        return HugeText(r.choice(["x", "é", "日"]), r.choice([3000, 8200, 20000]))
+        return HugeText(r.choice(["x", "é", "ñ" if self.latin1 else "日"]), r.choice([3000, 8200, 20000]))
 
     def value(self, col, huge_ok=True):
         """A SQL literal (cast) or NULL for one column."""
@@ -151,7 +177,8 @@ class Gen:
         if t == "int4[]":
             return "'%s'::int4[]" % r.choice(["{}", "{1,2,3}", "{NULL,-1}", "{2147483647}"])
         if t == "text[]":
-            return "%s::text[]" % lit_text(r.choice(['{}', '{"a b",c}', '{NULL,"q\\"uote"}', '{é,日本}']))
+            return "%s::text[]" % lit_text(r.choice(['{}', '{"a b",c}', '{NULL,"q\\"uote"}',
+                                                     '{é,ñü}' if self.latin1 else '{é,日本}']))
         if t == "mood":
             return "'%s'::%s" % (r.choice(["sad", "ok", "happy", "ünï"]), self.qtype(t))
         if t == "uuid":
@@ -177,7 +204,7 @@ class Gen:
                 v = n * 7
             return "'%d'::%s" % (v, self.qtype(t))
         if t in ("text", "dtext"):
-            s = self.r.choice(["k%d", "ké%d", "k'%d", "K %d", "日%d"]) % n
+            s = self.r.choice(["k%d", "ké%d", "k'%d", "K %d", "ñ%d" if self.latin1 else "日%d"]) % n
             if self.on("control_chars", 0.2):
                 s += "\t\n"
             return "%s::%s" % (lit_text(s), self.qtype(t))
@@ -460,9 +487,53 @@ class Gen:
         return "INSERT INTO %s (%s) VALUES %s" % (self.q(t), names, ", ".join(rows))
 
 
+    # --- issue 14 cases 3 and 8 (after the rest, from self.r2) ------------------------
+    def families_case(self, watchers, steps):
+        """Appends the racing watchers and inserts the race and soak steps.
+        Appended and inserted, so the indexes of toggle and forge steps and
+        everything drawn from self.r stay as they were."""
+        r2 = self.r2
+        if "race" not in self.without and r2.random() < 0.3:
+            label = "race%d" % self.case
+            delivery = r2.choice(["notify", "durable", "relay"])
+            if delivery != "notify" and delivery in self.without:
+                delivery = "notify"
+            if len(self.tables) > 1:
+                a, b = r2.sample(self.tables, 2)
+                ops = [r2.choice(["inserted", "updated", "deleted"])] * 2
+            else:
+                a = b = self.tables[0]
+                ops = r2.sample(["inserted", "updated", "deleted"], 2)
+            first = len(watchers)
+            for t, op in ((a, ops[0]), (b, ops[1])):
+                w = {"table": t, "op": op, "label": label, "delivery": delivery, "race": True}
+                if not t.pk:  # a table without a primary key is watched with key_columns
+                    w["key_columns"] = ["big"]
+                watchers.append(w)
+            steps.insert(r2.randint(len(self.tables), len(steps)), {"step": "race", "indexes": [first, first + 1]})
+        if "soak" not in self.without and "relay" not in self.without and r2.random() < 0.2:
+            saved, self.r = self.r, r2  # rows drawn from r2 too
+            try:
+                t = r2.choice(self.tables)
+                names = ", ".join(c.name for c in t.cols)
+                sessions = []
+                for _ in range(r2.randint(2, 3)):
+                    rows = []
+                    for _ in range(r2.randint(100, 250)):
+                        vals = self.full_row(t, huge_ok=False)
+                        # No parent row: a key issued earlier may be gone by then.
+                        vals = ["NULL::%s" % self.qtype(c.typ) if c.name == "ref" else v for c, v in zip(t.cols, vals)]
+                        rows.append("INSERT INTO %s (%s) VALUES (%s)" % (self.q(t), names, ", ".join(vals)))
+                    sessions.append(rows)
+            finally:
+                self.r = saved
+            steps.insert(r2.randint(len(self.tables), len(steps)), {"step": "soak", "sessions": sessions})
+
+
 def make_case(seed, case, without):
     g = Gen(seed, case, without)
     ddl = g.schema_case()
     watchers = g.watchers_case()
     workload = g.workload_case()
+    g.families_case(watchers, workload)
     return g, ddl, watchers, workload

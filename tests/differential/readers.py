@@ -83,7 +83,7 @@ class PsycopgReader:
             self.records.append((now, "error", "psycopg2 cannot read %r: %s" % (payload[:200], e)))
             return
         if m["op"] == "truncated":
-            self.records.append((now, "truncated", channel))
+            self.records.append((now, "truncated", channel, m.get("lsn")))  # relayed: repeats share it
         for row in m.get("rows", []):
             self.records.append((now, "row", channel, m["op"], row, bool(m.get("truncated")), m.get("lsn")))
         if m.get("dropped"):
@@ -167,6 +167,7 @@ class CliReader(ProcessReader):
     def __init__(self, binary, labels, slot=None):
         argv = [binary, "listen"] + (["--slot", slot] if slot else []) + labels
         super().__init__("cli-durable" if slot else "cli", argv, bool(slot))
+        self.given = set(labels)  # only labels that had a watcher when it started
 
     def take(self, now, o):
         if "event" in o:

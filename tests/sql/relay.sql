@@ -29,13 +29,21 @@ ALTER SYSTEM SET ectowatch.relay_databases = 'd1,, d2';
 SELECT current_setting('ectowatch.relay_databases') = :'before' AS unchanged;
 
 -- A slot streams relayed messages (prefix ectowatch_relay) only with option
--- relay 'on', and then only those: durable consumers never see them.
+-- relay 'on', and then only those: durable consumers never see them. The
+-- durable message is a durable watcher's; the relayed one is made up (the
+-- relay cannot run for this database), so it is refused as not written by
+-- ectowatch, with a WARNING, and only by the slot that reads that prefix.
+CREATE TABLE relay_durable (id int PRIMARY KEY);
+SELECT ectowatch_watch('relay_durable', 'inserted', delivery => 'durable');
 SELECT 'created' FROM pg_create_logical_replication_slot('ectowatch_relay_test', 'ectowatch');
 SELECT 'sent' FROM pg_logical_emit_message(true, 'ectowatch_relay', '{"v":1,"relayed":true}');
-SELECT 'sent' FROM pg_logical_emit_message(true, 'ectowatch', '{"v":1,"durable":true}');
+INSERT INTO relay_durable VALUES (1);
+\set VERBOSITY terse
 SELECT data FROM pg_logical_slot_peek_changes('ectowatch_relay_test', NULL, NULL) WHERE data <> '';
 SELECT data FROM pg_logical_slot_peek_changes('ectowatch_relay_test', NULL, NULL, 'relay', 'on') WHERE data <> '';
+\set VERBOSITY default
 SELECT data FROM pg_logical_slot_peek_changes('ectowatch_relay_test', NULL, NULL, 'relay', 'maybe');
 SELECT data FROM pg_logical_slot_peek_changes('ectowatch_relay_test', NULL, NULL, 'colour', 'blue');
 SELECT pg_drop_replication_slot('ectowatch_relay_test');
+DROP TABLE relay_durable;
 DROP TABLE relay_items;
