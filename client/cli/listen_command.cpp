@@ -1,6 +1,5 @@
 // `ectowatch listen`: one JSON line per row event, for shells and scripts.
 #include "commands.hpp"
-#include "json_text.hpp"
 #include "targets.hpp"
 
 #include <ectowatch/ectowatch.hpp>
@@ -124,13 +123,13 @@ int listen(const ListenArguments &arguments) {
       if (count_reached() && !arguments.slot)
         return;
       line = "{\"label\":";
-      detail::append_json_string(line, event.label());
+      append_json_string(line, event.label());
       line += ",\"table\":";
-      detail::append_json_string(line, event.table());
+      append_json_string(line, event.table());
       line += ",\"op\":";
-      detail::append_json_string(line, to_string(event.op()));
+      append_json_string(line, to_string(event.op()));
       line += ",\"row\":" + event.row().json();
-      if (event.truncated())
+      if (event.extra_columns_left_out())
         line += ",\"truncated\":true";
       line += "}";
       if (++printed == arguments.count.value_or(0) && arguments.slot)
@@ -139,12 +138,12 @@ int listen(const ListenArguments &arguments) {
     }
     case Event::Kind::dropped:
       line = "{\"event\":\"dropped\",\"label\":";
-      detail::append_json_string(line, event.label());
+      append_json_string(line, event.label());
       line += ",\"count\":" + std::to_string(event.dropped()) + "}";
       break;
     case Event::Kind::truncated:
       line = "{\"event\":\"truncated\",\"label\":";
-      detail::append_json_string(line, event.label());
+      append_json_string(line, event.label());
       line += "}";
       break;
     }
@@ -162,7 +161,12 @@ int listen(const ListenArguments &arguments) {
       subscriptions.push_back(client->subscribe(target.label, ColumnFilter(conditions), on_event));
     }
   }
-  client->on_resync([] { print_line("{\"event\":\"resync\"}"); });
+  // A label's truncate and dropped rows have their own lines (above): the
+  // resync line is for "everything may be stale".
+  client->on_resync([](const Resync &resync) {
+    if (resync.label.empty())
+      print_line("{\"event\":\"resync\"}");
+  });
   client->on_error([](const Error &error) {
     std::cerr << "ectowatch: " << error.what() << "\n";
     std::cerr.flush();
