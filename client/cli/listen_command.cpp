@@ -37,12 +37,20 @@ void install_signal_handlers() {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // A closed output pipe (`listen | head -1`) is the reader saying "enough":
+  // print_line notices the failed write and listen exits 0, not 141.
+  signal(SIGPIPE, SIG_IGN);
 }
 
+bool output_closed = false;
+
 void print_line(const std::string &line) {
+  if (output_closed)
+    return;
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fputc('\n', stdout);
-  std::fflush(stdout);
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    output_closed = true;
 }
 
 // Checks every target against ectowatch_watchers: the label exists, its
@@ -178,6 +186,8 @@ int listen(const ListenArguments &arguments) {
                       : Clock::time_point::max();
   client->process(); // a durable client starts streaming here
   for (;;) {
+    if (output_closed)
+      return kExitOk;
     if (count_reached() && !client->inside_transaction())
       return kExitOk;
     auto now = Clock::now();
@@ -185,10 +195,9 @@ int listen(const ListenArguments &arguments) {
       return arguments.count ? kExitTimeout : kExitOk;
     long long wait_ms =
         std::min<long long>(1000, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1);
+    wait_ms = std::min<long long>(wait_ms, client->next_timeout().count());
     int socket_fd = client->socket();
     pollfd fds[2] = {{signal_pipe[0], POLLIN, 0}, {socket_fd, POLLIN, 0}};
-    if (socket_fd < 0)
-      wait_ms = std::min<long long>(wait_ms, 100); // reconnecting: process() retries when due
     ::poll(fds, socket_fd >= 0 ? 2 : 1, static_cast<int>(wait_ms));
     if (fds[0].revents & POLLIN) {
       std::fflush(stdout);

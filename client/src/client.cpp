@@ -19,6 +19,8 @@ struct Client::Impl {
   detail::AdminSession admin;
 };
 
+std::string_view client_version() { return ECTOWATCH_CLIENT_VERSION; }
+
 std::string_view to_string(Resync::Reason reason) {
   switch (reason) {
   case Resync::Reason::reconnected:

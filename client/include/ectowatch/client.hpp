@@ -144,6 +144,9 @@ struct Resync {
 // "reconnected", "truncated", ... (the enumerator's name).
 ECTOWATCH_EXPORT std::string_view to_string(Resync::Reason reason);
 
+// The client library's version, e.g. "0.1.0".
+ECTOWATCH_EXPORT std::string_view client_version();
+
 using EventCallback = std::function<void(const Event &)>;
 using ErrorCallback = std::function<void(const Error &)>;
 

@@ -131,6 +131,11 @@ public:
   const std::vector<std::string> &key_columns() const noexcept { return message_->key_columns; }
   // The row; throws UsageError for dropped and truncated events.
   const Row &row() const;
+  // The row's key as T, e.g. event.key<std::int64_t>(): for a watcher with
+  // one key column (UsageError for a composite key: use key_values()).
+  template <typename T> T key() const { return single_key().as<T>(); }
+  // The row's key values, in key_columns() order (views, like Value).
+  std::vector<Value> key_values() const;
   // True when this row's message lost extra columns of some row to the size
   // limit (has nothing to do with TRUNCATE: that is Kind::truncated).
   bool extra_columns_left_out() const noexcept { return message_->truncated; }
@@ -142,6 +147,8 @@ public:
   const Message &message() const noexcept { return *message_; }
 
 private:
+  const Value &single_key() const;
+
   std::shared_ptr<const Message> message_;
   Kind kind_;
   std::size_t row_index_;
