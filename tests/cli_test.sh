@@ -29,6 +29,16 @@ check "watchers shows the delivery" "1" "$("$cli" watchers | grep -c '^cli_membe
 "$cli" watch cli_users updated --extra-columns nope 2>"$work/err"; status=$?
 check "watch with an unknown column exits 1" "1" "$status"
 check "and says why" "1" "$(grep -c 'column "nope"' "$work/err")"
+check "the server's message once, no PL/pgSQL CONTEXT" "1 0" \
+  "$(grep -c 'column "nope"' "$work/err") $(grep -c 'CONTEXT\|PL/pgSQL' "$work/err")"
+check "its hint at most once" "1" "$(( $(grep -ci 'hint' "$work/err") <= 1 ))"
+check "watch --delivery relay" "cli_members_relay" \
+  "$("$cli" watch cli_members updated --label cli_members_relay --delivery relay)"
+"$cli" unwatch cli_members_relay >/dev/null
+"$cli" listen --count 0 cli_users_updated 2>"$work/err"; check "listen --count 0 is a usage error" "2" "$?"
+check "and says what a count is" "1" "$(grep -c 'a number of row lines, 1 or more' "$work/err")"
+check "--version prints the client's and the extension's versions" "ectowatch client 1 ectowatch extension 1" \
+  "$("$cli" --version | sed -E 's/ [0-9]+\.[0-9]+\.[0-9]+$/ 1/' | paste -sd' ')"
 "$cli" watch cli_users sideways 2>/dev/null; status=$?
 check "watch with a bad op is a usage error" "2" "$status"
 
@@ -66,6 +76,18 @@ check "consecutive messages print every row" \
 '{"label":"cli_users_updated","table":"public.cli_users","op":"updated","row":{"id":1,"email":"a@x","name":"Ay"}}
 {"label":"cli_users_deleted","table":"public.cli_users","op":"deleted","row":{"id":1,"email":"a@x"}}
 {"label":"cli_users_deleted","table":"public.cli_users","op":"deleted","row":{"id":2,"email":"b@x"}}' "$(cat "$work/consecutive")"
+
+# A closed output pipe ends listen with 0, not SIGPIPE's 141
+( "$cli" listen --timeout 20 cli_users_inserted | head -1 >"$work/head"; echo "${PIPESTATUS[0]}" >"$work/head_status" ) &
+head_pid=$!
+wait_for_listeners 1
+sql "INSERT INTO cli_users VALUES (901, 'h1@x', 'h1')"
+sleep 0.3
+sql "INSERT INTO cli_users VALUES (902, 'h2@x', 'h2')"
+wait $head_pid
+check "listen | head -1 prints one line" "1" "$(grep -c '"id":901' "$work/head")"
+check "and listen exits 0 when the pipe closes" "0" "$(cat "$work/head_status")"
+sql "DELETE FROM cli_users WHERE id IN (901, 902)"
 
 # TRUNCATE, dropped rows and the truncated flag
 "$cli" listen --timeout 3 cli_users_deleted >"$work/deleted" 2>&1 &

@@ -15,7 +15,12 @@ LD_LIBRARY_PATH="$work/prefix/lib" "$work/consumer/consumer" | grep -q "^caught:
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
 [ "$(pkg-config --modversion ectowatch)" = "$version" ] # the extension's version, too
 # shellcheck disable=SC2046
-g++ -std=c++20 tests/install/main.cpp $(pkg-config --cflags --libs ectowatch) -o "$work/with_pkg_config"
+# The .pc file forces no -std: the consumer's own standard (C++20 or later) is kept.
+if pkg-config --cflags ectowatch | grep -q -- '-std='; then echo "FAIL: the .pc file sets -std"; exit 1; fi
+g++ -std=c++23 tests/install/main.cpp $(pkg-config --cflags --libs ectowatch) -o "$work/with_pkg_config"
 LD_LIBRARY_PATH="$work/prefix/lib" "$work/with_pkg_config" | grep -q "^caught: cannot connect"
+# The installed tool finds the installed library by itself (its run path),
+# with no environment at all, from a prefix that is not a system directory.
 [ -x "$work/prefix/bin/ectowatch" ]
+env -i "$work/prefix/bin/ectowatch" --help | grep -q "^ectowatch: PostgreSQL row changes"
 echo "ok install"

@@ -1,6 +1,5 @@
 #include "outgoing.hpp"
 
-#include "json_text.hpp"
 #include "subject.hpp"
 
 #include <stdexcept>
@@ -20,7 +19,7 @@ std::string label_subject(const std::string &prefix, const std::string &label) {
 
 void append_event_fields(std::string &line, const Event &event) {
   line += "\"label\":";
-  detail::append_json_string(line, event.label());
+  append_json_string(line, event.label());
 }
 
 } // namespace
@@ -48,9 +47,9 @@ Outgoing outgoing_for(const std::string &prefix, const Event &event) {
     out.payload = "{";
     append_event_fields(out.payload, event);
     out.payload += ",\"table\":";
-    detail::append_json_string(out.payload, event.table());
+    append_json_string(out.payload, event.table());
     out.payload += ",\"op\":\"" + out.op + "\",\"row\":" + row.json();
-    if (event.truncated())
+    if (event.extra_columns_left_out())
       out.payload += ",\"truncated\":true";
     break;
   }
@@ -86,7 +85,7 @@ Outgoing outgoing_for_resync(const std::string &prefix, const std::string &label
   out.subject = label_subject(prefix, label) + "." + std::string(kResyncToken);
   out.msg_id = "resync-" + sequence + "-" + label;
   out.payload = "{\"event\":\"resync\",\"reason\":\"" + std::string(reason) + "\",\"label\":";
-  detail::append_json_string(out.payload, label);
+  append_json_string(out.payload, label);
   out.payload += "}";
   return out;
 }

@@ -1,6 +1,5 @@
 // `ectowatch listen`: one JSON line per row event, for shells and scripts.
 #include "commands.hpp"
-#include "json_text.hpp"
 #include "targets.hpp"
 
 #include <ectowatch/ectowatch.hpp>
@@ -38,12 +37,20 @@ void install_signal_handlers() {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // A closed output pipe (`listen | head -1`) is the reader saying "enough":
+  // print_line notices the failed write and listen exits 0, not 141.
+  signal(SIGPIPE, SIG_IGN);
 }
 
+bool output_closed = false;
+
 void print_line(const std::string &line) {
+  if (output_closed)
+    return;
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fputc('\n', stdout);
-  std::fflush(stdout);
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    output_closed = true;
 }
 
 // Checks every target against ectowatch_watchers: the label exists, its
@@ -124,13 +131,13 @@ int listen(const ListenArguments &arguments) {
       if (count_reached() && !arguments.slot)
         return;
       line = "{\"label\":";
-      detail::append_json_string(line, event.label());
+      append_json_string(line, event.label());
       line += ",\"table\":";
-      detail::append_json_string(line, event.table());
+      append_json_string(line, event.table());
       line += ",\"op\":";
-      detail::append_json_string(line, to_string(event.op()));
+      append_json_string(line, to_string(event.op()));
       line += ",\"row\":" + event.row().json();
-      if (event.truncated())
+      if (event.extra_columns_left_out())
         line += ",\"truncated\":true";
       line += "}";
       if (++printed == arguments.count.value_or(0) && arguments.slot)
@@ -139,12 +146,12 @@ int listen(const ListenArguments &arguments) {
     }
     case Event::Kind::dropped:
       line = "{\"event\":\"dropped\",\"label\":";
-      detail::append_json_string(line, event.label());
+      append_json_string(line, event.label());
       line += ",\"count\":" + std::to_string(event.dropped()) + "}";
       break;
     case Event::Kind::truncated:
       line = "{\"event\":\"truncated\",\"label\":";
-      detail::append_json_string(line, event.label());
+      append_json_string(line, event.label());
       line += "}";
       break;
     }
@@ -162,7 +169,12 @@ int listen(const ListenArguments &arguments) {
       subscriptions.push_back(client->subscribe(target.label, ColumnFilter(conditions), on_event));
     }
   }
-  client->on_resync([] { print_line("{\"event\":\"resync\"}"); });
+  // A label's truncate and dropped rows have their own lines (above): the
+  // resync line is for "everything may be stale".
+  client->on_resync([](const Resync &resync) {
+    if (resync.label.empty())
+      print_line("{\"event\":\"resync\"}");
+  });
   client->on_error([](const Error &error) {
     std::cerr << "ectowatch: " << error.what() << "\n";
     std::cerr.flush();
@@ -174,6 +186,8 @@ int listen(const ListenArguments &arguments) {
                       : Clock::time_point::max();
   client->process(); // a durable client starts streaming here
   for (;;) {
+    if (output_closed)
+      return kExitOk;
     if (count_reached() && !client->inside_transaction())
       return kExitOk;
     auto now = Clock::now();
@@ -181,10 +195,9 @@ int listen(const ListenArguments &arguments) {
       return arguments.count ? kExitTimeout : kExitOk;
     long long wait_ms =
         std::min<long long>(1000, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1);
+    wait_ms = std::min<long long>(wait_ms, client->next_timeout().count());
     int socket_fd = client->socket();
     pollfd fds[2] = {{signal_pipe[0], POLLIN, 0}, {socket_fd, POLLIN, 0}};
-    if (socket_fd < 0)
-      wait_ms = std::min<long long>(wait_ms, 100); // reconnecting: process() retries when due
     ::poll(fds, socket_fd >= 0 ? 2 : 1, static_cast<int>(wait_ms));
     if (fds[0].revents & POLLIN) {
       std::fflush(stdout);

@@ -19,6 +19,27 @@ using namespace ectowatch::cli;
 
 namespace {
 
+// `ectowatch --version [--dsn DSN]`: the client's version, then the
+// extension's in the database when one can be reached (never an error:
+// the client's version alone is still an answer).
+int version(int argc, char **argv) {
+  std::cout << "ectowatch client " << ectowatch::client_version() << std::endl;
+  std::string dsn;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--dsn")
+      dsn = argv[i + 1];
+  try {
+    ectowatch::ClientOptions options;
+    options.connect_timeout_seconds = 3;
+    ectowatch::Client client(dsn, options);
+    auto extension = client.extension_version();
+    std::cout << "ectowatch extension " << (extension ? *extension : "not installed in this database") << std::endl;
+  } catch (const std::exception &error) {
+    std::cout << "ectowatch extension unknown (" << error.what() << ")" << std::endl;
+  }
+  return kExitOk;
+}
+
 void add_dsn(CLI::App *command, std::string &dsn) {
   command->add_option("--dsn", dsn,
                       "libpq connection string or URI (default: libpq's defaults and the PG* environment)");
@@ -29,13 +50,31 @@ void add_dsn(CLI::App *command, std::string &dsn) {
 int main(int argc, char **argv) {
   CLI::App app{"ectowatch: PostgreSQL row changes as small JSON messages"};
   app.require_subcommand(1);
+  bool version_flag = false; // handled before parsing, listed for --help
+  app.add_flag("--version", version_flag,
+               "Print the client's version, and the server's extension version (--dsn DSN, or the PG* environment)");
+  for (int i = 1; i < argc; ++i) // before parsing: --version needs no subcommand
+    if (std::string(argv[i]) == "--version")
+      return version(argc, argv);
 
   ListenArguments listen_arguments;
   auto *listen_command = app.add_subcommand(
       "listen", "Print one JSON line per changed row of the given watchers (LABEL or LABEL:COLUMN=VALUE[,...])");
   add_dsn(listen_command, listen_arguments.dsn);
   listen_command->add_option("--count", listen_arguments.count, "Exit 0 after this many row lines")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Validator(
+          [](std::string &text) -> std::string {
+            long long value = 0;
+            std::size_t used = 0;
+            try {
+              value = std::stoll(text, &used);
+            } catch (const std::exception &) {
+            }
+            if (used != text.size() || value < 1)
+              return "--count is a number of row lines, 1 or more (without --count, listen runs until stopped)";
+            return {};
+          },
+          "N>0"));
   listen_command
       ->add_option("--timeout", listen_arguments.timeout_seconds,
                    "Exit after this many seconds in all (3 if --count lines were not printed by then)")

@@ -1,5 +1,7 @@
 #include "json_text.hpp"
 
+#include "ectowatch/message.hpp"
+
 namespace ectowatch::detail {
 
 void append_json_string(std::string &out, std::string_view text) {
@@ -42,3 +44,9 @@ void append_json_string(std::string &out, std::string_view text) {
 }
 
 } // namespace ectowatch::detail
+
+namespace ectowatch {
+
+void append_json_string(std::string &out, std::string_view text) { detail::append_json_string(out, text); }
+
+} // namespace ectowatch

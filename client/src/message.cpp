@@ -134,4 +134,19 @@ const Row &Event::row() const {
   return message_->rows[row_index_];
 }
 
+const Value &Event::single_key() const {
+  if (message_->key_columns.size() != 1)
+    throw UsageError("key<T>(): \"" + message_->label + "\" has a key of " +
+                     std::to_string(message_->key_columns.size()) + " columns; use key_values()");
+  return row().at(message_->key_columns[0]);
+}
+
+std::vector<Value> Event::key_values() const {
+  std::vector<Value> values;
+  values.reserve(message_->key_columns.size());
+  for (const std::string &column : message_->key_columns)
+    values.push_back(row().at(column));
+  return values;
+}
+
 } // namespace ectowatch

@@ -16,6 +16,19 @@ std::string field(const PGresult *result, int code) {
   return text ? text : "";
 }
 
+// The server's error as an exception: its message (and detail), the hint
+// apart, and no CONTEXT (a PL/pgSQL call stack of the extension's own
+// functions says nothing to the caller, and repeated the hint).
+[[noreturn]] void throw_sql_error(const PGresult *result) {
+  std::string message = field(result, PG_DIAG_MESSAGE_PRIMARY);
+  if (message.empty())
+    message = trimmed(PQresultErrorMessage(result));
+  std::string detail = field(result, PG_DIAG_MESSAGE_DETAIL);
+  if (!detail.empty())
+    message += " (" + detail + ")";
+  throw SqlError(message, field(result, PG_DIAG_SQLSTATE), field(result, PG_DIAG_MESSAGE_HINT));
+}
+
 } // namespace
 
 PgConnection::PgConnection(const std::string &conninfo, const std::string &application_name,
@@ -88,8 +101,7 @@ void PgConnection::command(const std::string &sql) {
     throw_connection_error("connection lost");
   auto status = PQresultStatus(result.get());
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY)
-    throw SqlError(trimmed(PQresultErrorMessage(result.get())), field(result.get(), PG_DIAG_SQLSTATE),
-                   field(result.get(), PG_DIAG_MESSAGE_HINT));
+    throw_sql_error(result.get());
 }
 
 void PgConnection::listen(const std::string &channel) { command("LISTEN " + quote_identifier(channel)); }
@@ -127,8 +139,7 @@ std::optional<std::string> PgConnection::query_value(const std::string &sql,
   if (!result || PQstatus(conn_) != CONNECTION_OK)
     throw_connection_error("connection lost");
   if (PQresultStatus(result.get()) != PGRES_TUPLES_OK)
-    throw SqlError(trimmed(PQresultErrorMessage(result.get())), field(result.get(), PG_DIAG_SQLSTATE),
-                   field(result.get(), PG_DIAG_MESSAGE_HINT));
+    throw_sql_error(result.get());
   if (PQntuples(result.get()) == 0 || PQgetisnull(result.get(), 0, 0))
     return std::nullopt;
   return std::string(PQgetvalue(result.get(), 0, 0));
@@ -140,8 +151,7 @@ PgConnection::Rows PgConnection::simple_query(const std::string &sql) {
     throw_connection_error("connection lost");
   auto status = PQresultStatus(result.get());
   if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK)
-    throw SqlError(trimmed(PQresultErrorMessage(result.get())), field(result.get(), PG_DIAG_SQLSTATE),
-                   field(result.get(), PG_DIAG_MESSAGE_HINT));
+    throw_sql_error(result.get());
   Rows rows(static_cast<std::size_t>(PQntuples(result.get())));
   for (int row = 0; row < PQntuples(result.get()); ++row)
     for (int column = 0; column < PQnfields(result.get()); ++column)

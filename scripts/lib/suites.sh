@@ -84,6 +84,8 @@ run_client_suites() {
   if (cd "$CLIENT_BUILD_DIR" && PGDATABASE=ectowatch_client_test ctest --output-on-failure -L server); then pass; else fail; fi
   echo "== command-line tool"
   if PGDATABASE=ectowatch_client_test bash tests/cli_test.sh "$CLIENT_BUILD_DIR/ectowatch"; then pass; else fail; fi
+  echo "== an Asio event loop (examples/asio_listener.cpp) across terminated connections"
+  if PGDATABASE=ectowatch_client_test bash tests/asio_test.sh "$CLIENT_BUILD_DIR/asio_listener"; then pass; else fail; fi
   echo "== durable delivery through the command-line tool (SIGKILL, server restart)"
   if PGDATABASE=ectowatch_client_test bash tests/durable_cli_test.sh "$CLIENT_BUILD_DIR/ectowatch"; then pass; else fail; fi
 }

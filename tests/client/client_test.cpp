@@ -7,6 +7,8 @@
 
 #include <ectowatch/ectowatch.hpp>
 
+#include <poll.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -634,4 +636,113 @@ BOOST_AUTO_TEST_CASE(run_blocks_until_stop) {
 
 BOOST_AUTO_TEST_CASE(connecting_to_nothing_throws_a_connection_error) {
   BOOST_CHECK_THROW(Client("host=/nonexistent port=1 connect_timeout=2"), ConnectionError);
+}
+
+// The README's cache recipe reloads in the simple on_resync: it must run for
+// a single label's TRUNCATE and dropped rows too, not only when everything
+// may be stale.
+BOOST_AUTO_TEST_CASE(the_simple_on_resync_runs_on_truncate_and_dropped) {
+  Table table("id text PRIMARY KEY");
+  auto label = table.watch("deleted");
+  Client client(test::conninfo(), fast_options());
+  std::atomic<int> resyncs{0};
+  client.on_resync([&] { ++resyncs; });
+  Recorder recorder;
+  auto subscription = client.subscribe(label, recorder.callback());
+  sql("TRUNCATE " + table.name);
+  BOOST_REQUIRE(eventually([&] { return resyncs == 1; }, [&] { client.process(); }));
+  sql("INSERT INTO " + table.name + " VALUES (repeat('k', 8000))");
+  sql("DELETE FROM " + table.name);
+  BOOST_REQUIRE(eventually([&] { return resyncs == 2; }, [&] { client.process(); }));
+  BOOST_TEST(recorder.count() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(resync_reasons_have_names) {
+  BOOST_TEST(to_string(Resync::Reason::reconnected) == "reconnected");
+  BOOST_TEST(to_string(Resync::Reason::truncated) == "truncated");
+  BOOST_TEST(to_string(Resync::Reason::dropped) == "dropped");
+  BOOST_TEST(to_string(Resync::Reason::overflow) == "overflow");
+  BOOST_TEST(to_string(Resync::Reason::slot_created) == "slot_created");
+  BOOST_TEST(to_string(Resync::Reason::slot_lost) == "slot_lost");
+  BOOST_TEST(to_string(Resync::Reason::relay_lost) == "relay_lost");
+}
+
+// Destroying the Client from inside its own callback used to abort the
+// process (a joinable std::thread destroyed); it is safe in every mode.
+BOOST_AUTO_TEST_CASE(destroying_the_client_inside_its_callback_with_start) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  auto client = std::make_unique<Client>(test::conninfo(), fast_options());
+  std::atomic<bool> destroyed{false};
+  Subscription subscription = client->subscribe(label, [&](const Event &) {
+    client.reset();
+    destroyed = true;
+  });
+  client->start();
+  sql("INSERT INTO " + table.name + " VALUES (1)");
+  BOOST_REQUIRE(eventually([&] { return destroyed.load(); }));
+  subscription.reset();               // after its client: nothing to do
+  std::this_thread::sleep_for(100ms); // the detached dispatch thread ends
+  BOOST_TEST(!client);
+}
+
+BOOST_AUTO_TEST_CASE(destroying_the_client_inside_its_callback_with_process_and_run) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  for (bool use_run : {false, true}) {
+    auto client = std::make_unique<Client>(test::conninfo(), fast_options());
+    int calls = 0;
+    Subscription subscription = client->subscribe(label, [&](const Event &) {
+      ++calls;
+      client.reset();
+    });
+    // Two messages: dispatch stops after the message whose callback destroyed the client.
+    sql("INSERT INTO " + table.name + " VALUES (" + std::to_string(use_run ? 2 : 1) + ")");
+    sql("INSERT INTO " + table.name + " VALUES (" + std::to_string(use_run ? 20 : 10) + ")");
+    if (use_run) {
+      Client *raw = client.get();
+      raw->run(); // returns: destroying the client stopped it
+    } else {
+      Client *raw = client.get();
+      BOOST_REQUIRE(eventually([&] { return !client; },
+                               [&] {
+                                 if (client)
+                                   raw->process();
+                               }));
+    }
+    BOOST_TEST(calls == 1); // dispatch stopped after the callback that destroyed it
+  }
+}
+
+// The event-loop contract: a loop that waits on socket() at most
+// next_timeout() and calls process() notices a terminated backend, is told
+// by on_connection, and is connected again without waiting for a timer of
+// its own.
+BOOST_AUTO_TEST_CASE(an_event_loop_reconnects_at_once_guided_by_next_timeout) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  auto options = fast_options();
+  options.health_check_interval = 30s; // a timer of that length would lose the test
+  Client client(test::conninfo(), options);
+  std::vector<bool> changes;
+  client.on_connection([&](bool connected) { changes.push_back(connected); });
+  Recorder recorder;
+  auto subscription = client.subscribe(label, recorder.callback());
+  BOOST_TEST((client.next_timeout() <= 30s));
+  client.process();
+  BOOST_TEST((changes == std::vector<bool>{true}));
+  auto loop_once = [&] {
+    pollfd fd{client.socket(), POLLIN, 0};
+    ::poll(&fd, fd.fd >= 0 ? 1 : 0, static_cast<int>(client.next_timeout().count()));
+    client.process();
+  };
+  sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" + options.application_name +
+      "'");
+  auto start = std::chrono::steady_clock::now();
+  BOOST_REQUIRE(eventually([&] { return changes.size() == 3; }, loop_once, 5s));
+  BOOST_TEST((changes == std::vector<bool>{true, false, true}));
+  BOOST_TEST(client.connected());
+  BOOST_TEST((std::chrono::steady_clock::now() - start < 5s));
+  sql("INSERT INTO " + table.name + " VALUES (1)");
+  BOOST_REQUIRE(eventually([&] { return recorder.count() == 1; }, loop_once));
 }

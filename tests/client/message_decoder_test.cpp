@@ -292,3 +292,21 @@ BOOST_AUTO_TEST_CASE(one_bad_row_does_not_take_its_neighbours_down) {
   // Without a place to report them, the whole message is refused (never a silent skip).
   BOOST_CHECK_THROW(decode_message("c", payload), ProtocolError);
 }
+
+BOOST_AUTO_TEST_CASE(typed_keys_and_composite_key_values) {
+  auto single = decode_message(
+      "t", R"({"v":1,"op":"updated","table":"public.t","label":"t","key":["id"],"rows":[{"id":42,"name":"ann"}]})");
+  Event event(single, Event::Kind::row, 0);
+  BOOST_TEST(event.key<std::int64_t>() == 42);
+  BOOST_REQUIRE_EQUAL(event.key_values().size(), 1u);
+  BOOST_TEST(event.key_values()[0].json() == "42");
+  auto composite = decode_message(
+      "m",
+      R"({"v":1,"op":"inserted","table":"public.m","label":"m","key":["org_id","user_name"],"rows":[{"org_id":7,"user_name":"ann"}]})");
+  Event member(composite, Event::Kind::row, 0);
+  BOOST_CHECK_THROW(member.key<std::int64_t>(), UsageError);
+  auto values = member.key_values();
+  BOOST_REQUIRE_EQUAL(values.size(), 2u);
+  BOOST_TEST(values[0].as<int>() == 7);
+  BOOST_TEST(values[1].as<std::string>() == "ann");
+}

@@ -4,7 +4,6 @@
 // prints one JSON line per event, resync and error, with the message's lsn,
 // so the checker can tell a redelivery (same lsn) from a duplicate.
 //   differential_reader [--slot NAME] LABEL...    (PG* environment; SIGTERM ends it)
-#include "json_text.hpp"
 
 #include <ectowatch/ectowatch.hpp>
 
@@ -29,22 +28,8 @@ void print_line(const std::string &line) {
 
 std::string quoted(std::string_view text) {
   std::string out;
-  ectowatch::detail::append_json_string(out, text);
+  ectowatch::append_json_string(out, text);
   return out;
-}
-
-const char *reason_name(ectowatch::Resync::Reason reason) {
-  using R = ectowatch::Resync::Reason;
-  switch (reason) {
-  case R::reconnected: return "reconnected";
-  case R::truncated: return "truncated";
-  case R::dropped: return "dropped";
-  case R::overflow: return "overflow";
-  case R::slot_created: return "slot_created";
-  case R::slot_lost: return "slot_lost";
-  case R::relay_lost: return "relay_lost";
-  }
-  return "unknown";
 }
 
 } // namespace
@@ -75,7 +60,7 @@ int main(int argc, char **argv) {
       switch (event.kind()) {
       case ectowatch::Event::Kind::row:
         line += "\"row\",\"op\":" + quoted(ectowatch::to_string(event.op())) + ",\"row\":" + event.row().json() +
-                ",\"truncated\":" + (event.truncated() ? "true" : "false");
+                ",\"truncated\":" + (event.extra_columns_left_out() ? "true" : "false");
         break;
       case ectowatch::Event::Kind::dropped:
         line += "\"dropped\",\"count\":" + std::to_string(event.dropped());
@@ -92,12 +77,11 @@ int main(int argc, char **argv) {
     for (const std::string &label : labels)
       subscriptions.push_back(client->subscribe(label, on_event));
     client->on_resync([](const ectowatch::Resync &resync) {
-      print_line(std::string("{\"r\":\"resync\",\"reason\":\"") + reason_name(resync.reason) +
+      print_line(std::string("{\"r\":\"resync\",\"reason\":\"") + std::string(ectowatch::to_string(resync.reason)) +
                  "\",\"label\":" + quoted(resync.label) + "}");
     });
-    client->on_error([](const ectowatch::Error &error) {
-      print_line("{\"r\":\"error\",\"what\":" + quoted(error.what()) + "}");
-    });
+    client->on_error(
+        [](const ectowatch::Error &error) { print_line("{\"r\":\"error\",\"what\":" + quoted(error.what()) + "}"); });
     client->start();
     print_line("{\"r\":\"started\"}");
     int received = 0;

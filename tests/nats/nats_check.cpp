@@ -14,7 +14,7 @@
 //       "at" (microseconds since the epoch); prints p50 and p99 in ms.
 #include "../../client/bridge/publisher.hpp"
 #include "../../client/bridge/subject.hpp"
-#include "json_text.hpp"
+#include "ectowatch/message.hpp"
 
 #include <nats/nats.h>
 #include <sys/resource.h>
@@ -89,9 +89,9 @@ natsSubscription *pull_consumer(jsCtx *js, const char *stream, const char *consu
 std::string print_message(natsMsg *msg, const std::string &prefix) {
   std::string subject = natsMsg_GetSubject(msg);
   std::string line = "{\"id\":";
-  ectowatch::detail::append_json_string(line, header(msg, "Nats-Msg-Id"));
+  ectowatch::append_json_string(line, header(msg, "Nats-Msg-Id"));
   line += ",\"subject\":";
-  ectowatch::detail::append_json_string(line, subject);
+  ectowatch::append_json_string(line, subject);
   line += ",\"key\":[";
   // <prefix>.<label>.<token>...: the decoded key values (null for SQL NULL).
   std::string rest = subject.size() > prefix.size() + 1 ? subject.substr(prefix.size() + 1) : "";
@@ -105,18 +105,18 @@ std::string print_message(natsMsg *msg, const std::string &prefix) {
     try {
       auto value = ectowatch::bridge::unescape_token(token);
       if (value)
-        ectowatch::detail::append_json_string(line, *value);
+        ectowatch::append_json_string(line, *value);
       else
         line += "null";
     } catch (const std::invalid_argument &) {
       line += "{\"special\":";
-      ectowatch::detail::append_json_string(line, token);
+      ectowatch::append_json_string(line, token);
       line += "}";
     }
     dot = next;
   }
   line += "],\"lsn\":";
-  ectowatch::detail::append_json_string(line, header(msg, "Ectowatch-Lsn"));
+  ectowatch::append_json_string(line, header(msg, "Ectowatch-Lsn"));
   line += ",\"payload\":";
   line.append(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
   line += "}\n";

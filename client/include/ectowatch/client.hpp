@@ -6,11 +6,15 @@
 //                decodes, and a dispatch thread that runs callbacks in message
 //                order. A slow callback never stops the socket from being drained.
 //   run()        does both on the calling thread until stop().
-//   socket() + process()
-//                for your own event loop: when socket() is readable (or at
-//                least every options.health_check_interval), call process();
-//                it reads, decodes and runs callbacks on your thread. socket()
-//                can change after a reconnect: ask again after process().
+//   socket() + process() + next_timeout()
+//                for your own event loop: call process() when socket() is
+//                readable, or when next_timeout() has passed since you last
+//                asked (0 = call it now), whichever comes first; it reads,
+//                decodes and runs callbacks on your thread, and notices a
+//                lost connection and reconnects at once. socket() changes on
+//                a reconnect, possibly to the same number: on_connection()
+//                says when to stop waiting on it and when to ask again
+//                (examples/asio_listener.cpp).
 // subscribe(), unsubscribe (Subscription::reset or its destructor), watch()
 // and the on_* setters may be called from any thread, also from a callback.
 // Callbacks of one client never run concurrently with each other.
@@ -42,6 +46,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ectowatch {
@@ -102,7 +107,7 @@ struct Durable {
   // Optional, for forwarders that are acknowledged later (ectowatch bridge):
   // positions are confirmed to the server only up to what this returns as
   // well (everything at or before it is safe elsewhere). Called on the
-  // client's I/O thread, often: cheap and thread-safe.
+  // client's I/O thread, often: cheap, thread-safe, and never throwing.
   std::function<std::uint64_t()> confirm_up_to = nullptr;
 };
 
@@ -143,6 +148,11 @@ struct Resync {
   Reason reason;
   std::string label; // empty unless truncated or dropped
 };
+// "reconnected", "truncated", ... (the enumerator's name).
+ECTOWATCH_EXPORT std::string_view to_string(Resync::Reason reason);
+
+// The client library's version, e.g. "0.1.0".
+ECTOWATCH_EXPORT std::string_view client_version();
 
 using EventCallback = std::function<void(const Event &)>;
 using ErrorCallback = std::function<void(const Error &)>;
@@ -199,8 +209,13 @@ public:
   // Drops a slot of the 'ectowatch' plugin; false if there was none. Throws
   // SqlError if a consumer is reading it.
   bool drop_slot(const std::string &name);
+  // The ectowatch extension's version installed in this database (e.g.
+  // "0.4.0"); nothing when it is not installed.
+  std::optional<std::string> extension_version();
 
-  // Every row of a watcher (label = channel).
+  // Every row of a watcher (label = channel). When subscribe() returns, the
+  // client LISTENs on the label (if connected): rows committed from then on
+  // are delivered. So "subscribe, load the table, then start()" misses nothing.
   [[nodiscard]] Subscription subscribe(const std::string &label, EventCallback callback, SubscribeOptions options = {});
   // One record.
   [[nodiscard]] Subscription subscribe(const std::string &label, const Key &key, EventCallback callback,
@@ -215,14 +230,19 @@ public:
     return subscribe(label, ColumnFilter(column, std::move(value)), std::move(callback), options);
   }
 
-  // The simple form runs whenever everything may be stale (reconnected,
-  // overflow, slot_created, slot_lost, relay_lost), not for a single label's
-  // truncate/drop.
+  // The simple form runs for every reason, a single label's truncated and
+  // dropped included: the safe default for a cache (reload everything). The
+  // Resync& form lets an application be selective.
   void on_resync(std::function<void()> callback);
   void on_resync(std::function<void(const Resync &)> callback);
   // Undecodable messages, callbacks that threw, lost connections (while
   // retrying). Without a handler they are ignored.
   void on_error(ErrorCallback callback);
+  // socket() changed: false when the connection was lost (stop waiting on the
+  // old descriptor: its number may be reused), true when a connection is open
+  // (ask socket() again). Runs like the other callbacks (in process() for an
+  // event loop), once per change, the first connection included.
+  void on_connection(std::function<void(bool connected)> callback);
 
   void start();
   void run();
@@ -235,8 +255,14 @@ public:
   void stop();
   int socket() const;
   // Reads what has arrived and runs the callbacks due; returns the number of
-  // events delivered. Never blocks on the socket; reconnects when it is time.
+  // events delivered. Never blocks on the socket; reconnects when it is time
+  // (at once when it finds the connection lost).
   std::size_t process();
+  // The longest an event loop may wait on socket() before it calls process()
+  // again (0 = now): it covers reconnect backoff, health checks, coalescing
+  // windows and a durable client's status updates. Ask again after each
+  // process().
+  std::chrono::milliseconds next_timeout() const;
 
   bool connected() const;
   // Durable: callbacks have run for part of a transaction whose end has not

@@ -20,6 +20,9 @@ enum class Op { inserted, updated, deleted, truncated };
 ECTOWATCH_EXPORT std::string_view to_string(Op op);
 // "inserted" -> Op::inserted; throws UsageError for anything else.
 ECTOWATCH_EXPORT Op parse_op(std::string_view text);
+// Appends `text` as a JSON string literal, quotes included (for writing
+// events as JSON lines, as `ectowatch listen` does).
+ECTOWATCH_EXPORT void append_json_string(std::string &out, std::string_view text);
 
 // One column value, as the message carries it. A view into its message:
 // valid as long as the Event (or the Message) it came from is kept.
@@ -128,12 +131,24 @@ public:
   const std::vector<std::string> &key_columns() const noexcept { return message_->key_columns; }
   // The row; throws UsageError for dropped and truncated events.
   const Row &row() const;
-  // True when this row's message lost extra columns of some row to the size limit.
-  bool truncated() const noexcept { return message_->truncated; }
+  // The row's key as T, e.g. event.key<std::int64_t>(): for a watcher with
+  // one key column (UsageError for a composite key: use key_values()).
+  template <typename T> T key() const { return single_key().as<T>(); }
+  // The row's key values, in key_columns() order (views, like Value).
+  std::vector<Value> key_values() const;
+  // True when this row's message lost extra columns of some row to the size
+  // limit (has nothing to do with TRUNCATE: that is Kind::truncated).
+  bool extra_columns_left_out() const noexcept { return message_->truncated; }
+  [[deprecated("renamed extra_columns_left_out(); truncated() will be removed in the next release")]] bool
+  truncated() const noexcept {
+    return message_->truncated;
+  }
   std::uint64_t dropped() const noexcept { return kind_ == Kind::dropped ? message_->dropped : 0; }
   const Message &message() const noexcept { return *message_; }
 
 private:
+  const Value &single_key() const;
+
   std::shared_ptr<const Message> message_;
   Kind kind_;
   std::size_t row_index_;
