@@ -10,6 +10,7 @@
 #include "../bridge/publisher.hpp"
 #include "../bridge/subject.hpp"
 #include "commands.hpp"
+#include "stop_signal.hpp"
 
 #include <ectowatch/ectowatch.hpp>
 
@@ -32,26 +33,9 @@ namespace {
 
 using bridge::Clock;
 
-int signal_pipe[2] = {-1, -1};
-
-extern "C" void on_bridge_signal(int) {
-  char byte = 1;
-  [[maybe_unused]] auto written = ::write(signal_pipe[1], &byte, 1);
-}
-
-void install_signal_handlers() {
-  if (::pipe(signal_pipe) != 0)
-    throw std::runtime_error("cannot create a pipe");
-  struct sigaction action {};
-  action.sa_handler = on_bridge_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-}
-
 // Waits up to `milliseconds` for SIGINT/SIGTERM; true when one came.
 bool signalled(int milliseconds) {
-  pollfd fd{signal_pipe[0], POLLIN, 0};
+  pollfd fd{stop_signal_fd(), POLLIN, 0};
   return ::poll(&fd, 1, milliseconds) > 0 && (fd.revents & POLLIN);
 }
 
@@ -187,7 +171,7 @@ int bridge(const BridgeArguments &arguments) {
     // full window soon stops the slot from being read.
     ClientOptions client_options{.application_name = "ectowatch bridge", .max_buffered_bytes = 8u << 20};
     labels = bridged_labels(arguments.labels, Client(arguments.dsn, client_options).watchers());
-    install_signal_handlers();
+    install_stop_signal();
     // NATS first, retried with backoff: the slot is only read once rows can go somewhere.
     for (auto backoff = std::chrono::milliseconds(100);;
          backoff = std::min(backoff * 2, std::chrono::milliseconds(5000))) {

@@ -1,5 +1,6 @@
 // `ectowatch listen`: one JSON line per row event, for shells and scripts.
 #include "commands.hpp"
+#include "stop_signal.hpp"
 #include "targets.hpp"
 
 #include <ectowatch/ectowatch.hpp>
@@ -22,21 +23,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int signal_pipe[2] = {-1, -1};
-
-extern "C" void on_signal(int) {
-  char byte = 1;
-  [[maybe_unused]] auto written = ::write(signal_pipe[1], &byte, 1);
-}
-
 void install_signal_handlers() {
-  if (::pipe(signal_pipe) != 0)
-    throw std::runtime_error("cannot create a pipe");
-  struct sigaction action {};
-  action.sa_handler = on_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  install_stop_signal();
   // A closed output pipe (`listen | head -1`) is the reader saying "enough":
   // print_line notices the failed write and listen exits 0, not 141.
   signal(SIGPIPE, SIG_IGN);
@@ -197,7 +185,7 @@ int listen(const ListenArguments &arguments) {
         std::min<long long>(1000, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1);
     wait_ms = std::min<long long>(wait_ms, client->next_timeout().count());
     int socket_fd = client->socket();
-    pollfd fds[2] = {{signal_pipe[0], POLLIN, 0}, {socket_fd, POLLIN, 0}};
+    pollfd fds[2] = {{stop_signal_fd(), POLLIN, 0}, {socket_fd, POLLIN, 0}};
     ::poll(fds, socket_fd >= 0 ? 2 : 1, static_cast<int>(wait_ms));
     if (fds[0].revents & POLLIN) {
       std::fflush(stdout);
