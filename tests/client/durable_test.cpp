@@ -59,6 +59,17 @@ struct Seen {
       sum += static_cast<std::size_t>(times);
     return sum;
   }
+  // What was seen, for a failed check's message.
+  std::string describe() {
+    std::lock_guard lock(mutex);
+    std::string text = "ids:";
+    for (const auto &[id, times] : deliveries)
+      text += " " + std::to_string(id) + "x" + std::to_string(times);
+    text += "; resyncs: " + std::to_string(resyncs.size()) + "; errors:";
+    for (const auto &error : errors)
+      text += " [" + error + "]";
+    return text;
+  }
   std::set<int> ids() {
     std::lock_guard lock(mutex);
     std::set<int> result;
@@ -128,7 +139,7 @@ BOOST_AUTO_TEST_CASE(events_committed_while_the_client_was_down_arrive_once_it_r
   seen.attach(client);
   auto subscription = client.subscribe(table.label, seen.callback());
   client.start();
-  BOOST_REQUIRE(eventually([&] { return seen.distinct() == 4; }));
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return seen.distinct() == 4; }), seen.describe());
   std::this_thread::sleep_for(200ms); // anything more would arrive now
   client.stop();
   BOOST_TEST(seen.ids() == test::ids(4, 7));

@@ -3,7 +3,7 @@
 //       a durable pull consumer (created if missing) with that filter subject:
 //       prints one JSON line per message (Nats-Msg-Id, subject, decoded key
 //       tokens, payload), acks it, and last the consumer's delivered count
-//       from the server. Ends when EXPECT messages were read (0: when nothing
+//       from the server. Ends when EXPECT distinct messages (Nats-Msg-Id) were read (0: when nothing
 //       is pending), or after TIMEOUT_S.
 //   nats_check create URL STREAM CONSUMER FILTER       only create that consumer
 //   nats_check publish URL STREAM PREFIX COUNT BYTES WINDOW
@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -135,8 +136,12 @@ int read(int argc, char **argv) {
   if (std::strcmp(argv[1], "create") == 0)
     return 0;
   auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<long long>(timeout * 1000));
+  // EXPECT counts distinct rows (Nats-Msg-Id): after a fail-over JetStream
+  // redelivers what was not acked in time, and those copies must not end
+  // the read before every row came.
   long seen = 0;
-  while (Clock::now() < deadline && (expect == 0 || seen < expect)) {
+  std::set<std::string> distinct;
+  while (Clock::now() < deadline && (expect == 0 || static_cast<long>(distinct.size()) < expect)) {
     natsMsgList list{};
     jsErrCode code{};
     natsStatus status = natsSubscription_Fetch(&list, sub, 512, 1000, &code);
@@ -146,6 +151,7 @@ int read(int argc, char **argv) {
         std::fwrite(line.data(), 1, line.size(), stdout);
         natsMsg_Ack(list.Msgs[i], nullptr);
         ++seen;
+        distinct.insert(header(list.Msgs[i], "Nats-Msg-Id"));
       }
       natsMsgList_Destroy(&list);
       continue;
