@@ -49,23 +49,6 @@ std::uint64_t parse_lsn(const char *text) {
   return (static_cast<std::uint64_t>(high) << 32) | low;
 }
 
-natsStatus set_nats_urls(natsOptions *options, const std::string &urls) {
-  std::vector<std::string> list;
-  for (std::size_t start = 0;;) {
-    std::size_t comma = urls.find(',', start);
-    list.push_back(urls.substr(start, comma == std::string::npos ? comma : comma - start));
-    if (comma == std::string::npos)
-      break;
-    start = comma + 1;
-  }
-  if (list.size() == 1)
-    return natsOptions_SetURL(options, urls.c_str());
-  std::vector<const char *> pointers;
-  for (const std::string &url : list)
-    pointers.push_back(url.c_str());
-  return natsOptions_SetServers(options, pointers.data(), static_cast<int>(pointers.size()));
-}
-
 Publisher::Publisher(PublisherOptions options, ConfirmTracker &tracker)
     : options_(std::move(options)), tracker_(tracker) {}
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "confirm_tracker.hpp"
+#include "nats_urls.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -115,9 +116,6 @@ private:
   PublisherStats stats_;
   std::string last_error_;
 };
-
-// One URL or a comma-separated list of them (libnats' SetURL takes one).
-natsStatus set_nats_urls(natsOptions *options, const std::string &urls);
 
 // "16/B374D848" <-> 0x16B374D848, PostgreSQL's text form of an LSN.
 std::string format_lsn(std::uint64_t lsn);

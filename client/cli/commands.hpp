@@ -21,6 +21,10 @@ struct ListenArguments {
   std::optional<double> timeout_seconds;
   std::optional<std::string> slot; // durable watchers: read this replication slot
   std::vector<std::string> targets;
+  // Read NATS JetStream (what `ectowatch bridge` publishes) instead of PostgreSQL.
+  std::optional<std::string> nats; // URL(s)
+  Nats nats_options;               // stream, prefix, consumer (the url is `nats`)
+  bool keys = false;               // LABEL:COL=VAL,... targets are Keys (NATS: filtered by the server)
 };
 int listen(const ListenArguments &arguments);
 

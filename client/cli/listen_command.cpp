@@ -89,8 +89,14 @@ int listen(const ListenArguments &arguments) {
   std::unique_ptr<Client> client;
   try {
     ClientOptions options{.application_name = "ectowatch listen"};
-    client = std::make_unique<Client>(arguments.dsn, options);
-    validate(targets, client->watchers(), arguments.slot.has_value());
+    if (arguments.nats) { // no PostgreSQL: nothing to validate the targets against
+      Nats nats = arguments.nats_options;
+      nats.url = *arguments.nats;
+      client = std::make_unique<Client>(nats, options);
+    } else {
+      client = std::make_unique<Client>(arguments.dsn, options);
+      validate(targets, client->watchers(), arguments.slot.has_value());
+    }
     if (arguments.slot) // only now: a mistyped label must not leave a new slot behind
       client = std::make_unique<Client>(arguments.dsn, Durable{*arguments.slot}, options);
     install_signal_handlers();
@@ -100,6 +106,7 @@ int listen(const ListenArguments &arguments) {
   }
 
   long long printed = 0;
+  const bool durable = arguments.slot || (arguments.nats && !arguments.nats_options.consumer.empty());
   // Durable: the transaction that reaches --count is printed to its end and
   // confirmed; nothing after it is dispatched, so the next listener on the
   // slot starts exactly after it.
@@ -116,7 +123,7 @@ int listen(const ListenArguments &arguments) {
     std::string line;
     switch (event.kind()) {
     case Event::Kind::row: {
-      if (count_reached() && !arguments.slot)
+      if (count_reached() && !durable)
         return;
       line = "{\"label\":";
       append_json_string(line, event.label());
@@ -128,7 +135,7 @@ int listen(const ListenArguments &arguments) {
       if (event.extra_columns_left_out())
         line += ",\"truncated\":true";
       line += "}";
-      if (++printed == arguments.count.value_or(0) && arguments.slot)
+      if (++printed == arguments.count.value_or(0) && durable)
         client->stop();
       break;
     }
@@ -150,6 +157,11 @@ int listen(const ListenArguments &arguments) {
   for (const Target &target : targets) {
     if (target.conditions.empty()) {
       subscriptions.push_back(client->subscribe(target.label, on_event));
+    } else if (arguments.keys) {
+      std::vector<MatchValue> values;
+      for (const auto &condition : target.conditions)
+        values.emplace_back(condition.second);
+      subscriptions.push_back(client->subscribe(target.label, Key(values), on_event));
     } else {
       std::vector<std::pair<std::string, MatchValue>> conditions;
       for (const auto &[column, value] : target.conditions)
@@ -160,7 +172,7 @@ int listen(const ListenArguments &arguments) {
   // A label's truncate and dropped rows have their own lines (above): the
   // resync line is for "everything may be stale".
   client->on_resync([](const Resync &resync) {
-    if (resync.label.empty())
+    if (resync.reason != Resync::Reason::truncated && resync.reason != Resync::Reason::dropped)
       print_line("{\"event\":\"resync\"}");
   });
   client->on_error([](const Error &error) {

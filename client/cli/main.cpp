@@ -84,6 +84,26 @@ int main(int argc, char **argv) {
                              "while no listener ran arrive now. With --count, the last transaction is printed whole");
   listen_command->add_option("targets", listen_arguments.targets, "LABEL or LABEL:COLUMN=VALUE[,COLUMN=VALUE...]")
       ->required();
+  auto *nats_option = listen_command->add_option(
+      "--nats", listen_arguments.nats,
+      "Read NATS JetStream (what `ectowatch bridge` publishes) at this URL instead of PostgreSQL");
+  listen_command->add_option("--stream", listen_arguments.nats_options.stream, "With --nats: the bridge's stream")
+      ->needs(nats_option)
+      ->capture_default_str();
+  listen_command->add_option("--prefix", listen_arguments.nats_options.prefix, "With --nats: the bridge's prefix")
+      ->needs(nats_option)
+      ->capture_default_str();
+  listen_command
+      ->add_option("--consumer", listen_arguments.nats_options.consumer,
+                   "With --nats: durable consumer name (at-least-once, resumes where it stopped); without it "
+                   "at-most-once from now on")
+      ->needs(nats_option);
+  listen_command
+      ->add_flag("--keys", listen_arguments.keys,
+                 "With --nats: each LABEL:COLUMN=VALUE[,...] target is one record's key (its key columns' values "
+                 "in key order), filtered by the NATS server")
+      ->needs(nats_option);
+  listen_command->get_option("--slot")->excludes(nats_option);
 
   WatchArguments watch_arguments;
   auto *watch_command = app.add_subcommand("watch", "Create or replace a watcher; prints its label (= channel)");

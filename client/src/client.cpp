@@ -5,6 +5,7 @@
 
 #include "admin_session.hpp"
 #include "replication_stream.hpp"
+#include "nats_source.hpp"
 #include "runtime.hpp"
 
 namespace ectowatch {
@@ -37,6 +38,10 @@ std::string_view to_string(Resync::Reason reason) {
     return "slot_lost";
   case Resync::Reason::relay_lost:
     return "relay_lost";
+  case Resync::Reason::consumer_created:
+    return "consumer_created";
+  case Resync::Reason::aged_out:
+    return "aged_out";
   }
   return "unknown";
 }
@@ -69,6 +74,13 @@ Client::Client(const std::string &conninfo, ClientOptions options)
 Client::Client(const std::string &conninfo, Durable durable, ClientOptions options) {
   detail::check_slot_name(durable.slot);
   impl_ = std::make_shared<Impl>(std::make_shared<detail::Runtime>(conninfo, std::move(options), std::move(durable)));
+  impl_->runtime->connect_first();
+}
+
+Client::Client(Nats nats, ClientOptions options) {
+  detail::check_nats(nats);
+  impl_ = std::make_shared<Impl>(
+      std::make_shared<detail::Runtime>(std::string(), std::move(options), std::nullopt, std::move(nats)));
   impl_->runtime->connect_first();
 }
 

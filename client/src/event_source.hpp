@@ -38,7 +38,8 @@ public:
   virtual void poll(Batch &out) = 0;
   // When poll() must run again even if socket() stays quiet.
   virtual Clock::time_point next_deadline() const = 0;
-  // The set of wanted labels changed for `label` (subscribe/unsubscribe).
+  // A subscription of `label` was added or removed (subscribe/unsubscribe):
+  // the set of wanted labels may have changed, or (NATS) the filters.
   // Throws ConnectionError when the connection is lost.
   virtual void label_changed(const std::string &label, Batch &out) = 0;
   // Runs an administrative statement (watch(), watchers(), ...) on a

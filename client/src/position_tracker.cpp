@@ -7,7 +7,7 @@ namespace ectowatch::detail {
 void PositionTracker::done(const Work &work) noexcept {
   std::uint64_t lsn = 0;
   if (auto *message = std::get_if<MessagePtr>(&work)) {
-    lsn = (*message)->lsn;
+    lsn = message_positions_ ? (*message)->lsn : 0;
     inside_transaction_ = true;
   } else if (auto *position = std::get_if<Position>(&work)) {
     lsn = position->lsn;

@@ -31,6 +31,9 @@ public:
 
   // Dispatch side: every callback for `work` has returned.
   void done(const Work &work) noexcept;
+  // Positions are the source's own counters, carried by Position items only
+  // (NATS: messages delivered), not messages' WAL positions. Before reading.
+  void count_positions_only() noexcept { message_positions_ = false; }
   std::uint64_t dispatched() const noexcept { return dispatched_; }
   // What may be confirmed: dispatched, and no further than `limit` says is
   // safe elsewhere (Durable::confirm_up_to, for forwarders such as ectowatch
@@ -52,6 +55,7 @@ private:
   std::atomic<std::uint64_t> dispatched_{0};
   std::atomic<bool> inside_transaction_{false};
   std::function<std::uint64_t()> confirm_limit_; // set before streaming starts
+  bool message_positions_ = true;                // set before streaming starts
   std::uint64_t reported_ = 0;                   // I/O side
   Clock::time_point last_status_{};
 };

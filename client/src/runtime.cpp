@@ -1,5 +1,6 @@
 #include "runtime.hpp"
 
+#include "nats_source.hpp"
 #include "notify_source.hpp"
 #include "slot_source.hpp"
 
@@ -9,15 +10,18 @@
 
 namespace ectowatch::detail {
 
-Runtime::Runtime(std::string conninfo, ClientOptions options, std::optional<Durable> durable)
-    : conninfo_(std::move(conninfo)), options_(std::move(options)), durable_(durable.has_value()),
+Runtime::Runtime(std::string conninfo, ClientOptions options, std::optional<Durable> durable, std::optional<Nats> nats)
+    : conninfo_(std::move(conninfo)), options_(std::move(options)),
+      durable_(durable.has_value() || (nats && !nats->consumer.empty())),
       inbox_(options_.max_buffered_bytes, durable_ ? Inbox::Policy::pause : Inbox::Policy::drop_all),
       dispatcher_(registry_, inbox_, durable_ ? &positions_ : nullptr,
                   // Durable: the I/O side confirms, and reads again if it had paused.
                   durable_ ? std::function<void()>([this] { wakeup_.notify(); }) : std::function<void()>()),
       reconnect_(options_.reconnect_initial, options_.reconnect_max) {
   SourceContext context{conninfo_, options_, registry_, inbox_};
-  if (durable)
+  if (nats)
+    source_ = std::make_unique<NatsSource>(context, std::move(*nats), durable_ ? &positions_ : nullptr);
+  else if (durable)
     source_ = std::make_unique<SlotSource>(context, std::move(*durable), positions_);
   else
     source_ = std::make_unique<NotifySource>(context);
@@ -220,15 +224,15 @@ void Runtime::add_subscription(const std::shared_ptr<Subscription::State> &state
     if (auto runtime = self.lock())
       runtime->remove_subscription(subscription);
   };
-  if (registry_.add(state))
-    label_changed(state->label);
+  registry_.add(state);
+  label_changed(state->label); // also for a label already wanted: a NATS Key subscription needs its own filter
 }
 
 void Runtime::remove_subscription(Subscription::State &subscription) {
   if (!subscription.active.exchange(false))
     return;
-  if (registry_.remove(subscription))
-    label_changed(subscription.label);
+  registry_.remove(subscription);
+  label_changed(subscription.label);
   // Wait for a callback running on another thread; from the dispatching
   // thread itself (unsubscribing inside a callback) there is nothing to wait for.
   if (!dispatcher_.on_dispatching_thread())

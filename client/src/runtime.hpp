@@ -36,7 +36,9 @@ namespace ectowatch::detail {
 
 class Runtime : public std::enable_shared_from_this<Runtime> {
 public:
-  Runtime(std::string conninfo, ClientOptions options, std::optional<Durable> durable);
+  // `nats`: read NATS JetStream instead (conninfo and durable unused).
+  Runtime(std::string conninfo, ClientOptions options, std::optional<Durable> durable,
+          std::optional<Nats> nats = std::nullopt);
   ~Runtime();
   Runtime(const Runtime &) = delete;
   Runtime &operator=(const Runtime &) = delete;

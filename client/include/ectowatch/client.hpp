@@ -111,6 +111,23 @@ struct Durable {
   std::function<std::uint64_t()> confirm_up_to = nullptr;
 };
 
+// Read what `ectowatch bridge` publishes to NATS JetStream instead of
+// PostgreSQL (README, "Scaling out with NATS"; docs/design.md, "NatsSource").
+// A label subscription reads the subjects <prefix>.<label>.>, a Key one only
+// that key's subject, both filtered by the server; ColumnFilters match here.
+// With a `consumer` name, delivery is at-least-once through durable JetStream
+// consumers (named <consumer>-<hash of the filter>, one per filter subject,
+// kept on the server when the client goes): a message is acknowledged only
+// after its callbacks returned. Without one, at-most-once from now on
+// (ephemeral consumers; resync after a reconnect). watch() and the other
+// statements need a PostgreSQL client (UsageError here).
+struct Nats {
+  std::string url = "nats://127.0.0.1:4222"; // one or several comma-separated nats:// URLs
+  std::string stream = "ECTOWATCH";          // the bridge's --stream
+  std::string prefix = "ectowatch";          // the bridge's --prefix
+  std::string consumer;                      // durable consumer name ([A-Za-z0-9_-]); empty: at-most-once
+};
+
 // One replication slot of the 'ectowatch' plugin in this database.
 struct SlotInfo {
   std::string name;
@@ -144,9 +161,15 @@ struct Resync {
     slot_created, // durable: the slot was just created, nothing before it was recorded
     slot_lost,    // durable: the slot was invalidated (max_slot_wal_keep_size) and created again
     relay_lost,   // the relay worker's slot was invalidated: relayed events were lost
+    // NATS: the durable consumer was just created; nothing before it is delivered.
+    consumer_created,
+    // NATS: the stream no longer holds messages the durable consumer had not acknowledged.
+    aged_out,
   };
   Reason reason;
-  std::string label; // empty unless truncated or dropped
+  // Empty unless truncated or dropped, or (NATS) the label whose consumer or
+  // bridge marker (~resync: slot_created, slot_lost) it is.
+  std::string label;
 };
 // "reconnected", "truncated", ... (the enumerator's name).
 ECTOWATCH_EXPORT std::string_view to_string(Resync::Reason reason);
@@ -193,6 +216,9 @@ public:
   // or process()), so subscribe first: rows of labels nobody subscribed to are
   // consumed unseen. Needs wal_level = logical and the REPLICATION attribute.
   Client(const std::string &conninfo, Durable durable, ClientOptions options = {});
+  // From NATS JetStream (struct Nats): connects and checks the stream at
+  // once (throws ConnectionError); consumers are made as you subscribe.
+  explicit Client(Nats nats, ClientOptions options = {});
   ~Client();
   Client(const Client &) = delete;
   Client &operator=(const Client &) = delete;

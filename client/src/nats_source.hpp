@@ -1,0 +1,107 @@
+// Delivery from NATS JetStream: what `ectowatch bridge` published
+// (docs/design.md, "NatsSource"). Each filter subject the subscriptions need
+// gets one push consumer (NATS 2.9 consumers have one filter):
+//   a label with any label or ColumnFilter subscription: <prefix>.<label>.>
+//   a label with only Key subscriptions: each key's exact subject, plus
+//     <prefix>.<label>.~truncated, ~dropped and ~resync (no event of the
+//     label is lost to a Key subscriber), all disjoint, so no message
+//     arrives twice.
+// Durable (Nats::consumer set): consumer <consumer>-<16 hex digits of the
+// filter's FNV-1a hash>, created with DeliverNew (resync consumer_created)
+// and never deleted by the client; explicit acks, sent only after the
+// dispatcher finished the message (PositionTracker counts delivered
+// messages here, not WAL positions). A consumer whose unacknowledged
+// messages the stream no longer holds gets a resync aged_out. Ephemeral:
+// AckNone, DeliverNew; a reconnect is a resync.
+//
+// libnats delivers on its own threads: the handler queues the message and
+// signals an eventfd, which is socket(), so the event-loop contract holds.
+// libnats' own reconnect is off: a lost connection goes through the
+// runtime's (on_connection, backoff, consumers bound again), so every loss
+// is seen the same way as with PostgreSQL.
+#pragma once
+
+#include "event_source.hpp"
+#include "position_tracker.hpp"
+#include "source_context.hpp"
+#include "wakeup.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+typedef struct __natsConnection natsConnection;
+typedef struct __natsSubscription natsSubscription;
+typedef struct __natsMsg natsMsg;
+typedef struct __jsCtx jsCtx;
+
+namespace ectowatch::detail {
+
+// Throws UsageError for an option NATS would refuse, saying what to use.
+void check_nats(const Nats &nats);
+
+class NatsSource final : public EventSource {
+public:
+  // `positions`: durable (a consumer name) only.
+  NatsSource(SourceContext context, Nats nats, PositionTracker *positions);
+  ~NatsSource() override;
+
+  void connect(Batch &out, bool reconnect) override;
+  bool is_open() const override { return connection_ != nullptr; }
+  void close() override;
+  int socket() const override { return connection_ ? inlet_->wakeup.fd() : -1; }
+  bool reading_paused() const override;
+  void poll(Batch &out) override;
+  Clock::time_point next_deadline() const override;
+  void label_changed(const std::string &label, Batch &out) override;
+  void run_query(const char *what, const std::function<void(PgConnection &)> &query, Batch &out) override;
+  void finish() noexcept override;
+
+  // What libnats' threads hand over (shared with the handlers).
+  struct Inlet {
+    Wakeup wakeup;
+    std::mutex mutex;
+    bool accepting = false;
+    std::deque<natsMsg *> messages;
+    std::string lost;                // why the connection went (empty: it did not)
+    std::vector<std::string> errors; // asynchronous errors (slow consumer: libnats dropped messages)
+    // libnats callbacks that may still come (each subscription's completion,
+    // the connection's closed callback, the last of each): close() waits for
+    // them, so no callback finds the Inlet gone.
+    int callbacks_to_come = 0;
+    std::condition_variable callbacks_done;
+  };
+
+private:
+  struct Consumer {
+    std::string label;
+    natsSubscription *subscription = nullptr;
+  };
+
+  std::vector<std::string> filters_for(const std::string &label) const;
+  void open_consumer(const std::string &filter, const std::string &label, Batch &out);
+  void bind_durable(const std::string &filter, const std::string &label, Batch &out, natsSubscription **subscription);
+  void drop_consumer(std::map<std::string, Consumer>::iterator consumer);
+  void accept(natsMsg *message, Batch &out);
+  void acknowledge_dispatched();
+  std::size_t acknowledgeable() const;
+
+  SourceContext context_;
+  const Nats nats_;
+  PositionTracker *positions_;
+  std::unique_ptr<Inlet> inlet_;
+  natsConnection *connection_ = nullptr;
+  jsCtx *jetstream_ = nullptr;
+  std::map<std::string, Consumer> consumers_; // by filter subject
+  // Unsubscribed, destroyed in close(): messages of theirs may still be acknowledged.
+  std::vector<natsSubscription *> retired_;
+  std::uint64_t delivered_ = 0; // durable: messages handed to the inbox (the tracker's positions)
+  std::deque<std::pair<std::uint64_t, natsMsg *>> unacknowledged_; // durable, in delivery order
+  std::vector<RowError> bad_rows_;                                 // reused
+};
+
+} // namespace ectowatch::detail

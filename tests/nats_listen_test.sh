@@ -1,0 +1,188 @@
+#!/bin/bash
+# `ectowatch listen --nats`: the client's NatsSource reading what `ectowatch
+# bridge` published, against a real nats-server (scripts/lib/nats.sh) and the
+# running test server (PGHOST/PGPORT/PGUSER/PGDATABASE, wal_level = logical,
+# extension created). No mock: the reference is `listen --slot` on PostgreSQL.
+#   a. a durable consumer (--consumer) prints every committed row exactly as
+#      `listen --slot` prints it (random values, seed printed), across a
+#      restart of the listen process mid-stream (it resumes: nothing lost);
+#   b. a Key subscription (--keys) prints only its key's rows, and the
+#      server's consumer delivered only those (filtered by the server);
+#   c. a resync when the durable consumer is created, none when it resumes,
+#      and one when the stream (--max-msgs 5) no longer holds what it had not
+#      acknowledged.
+# Usage: tests/nats_listen_test.sh path/to/ectowatch   (NL_SEED=N repeats a run)
+set -uo pipefail
+
+cli="$1"
+work="$(mktemp -d)"
+cd "$(dirname "$0")/.."
+source tests/lib/check.sh
+source scripts/lib/nats.sh
+previous_trap="$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")"
+trap 'kill -9 $(jobs -p) 2>/dev/null; [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"; '"${previous_trap:-:}" EXIT
+
+seed="${NL_SEED:-$RANDOM}"
+echo "work dir $work"; echo "nats listen: seed $seed (NL_SEED=$seed repeats this run)"
+
+start_bridge() { # start_bridge NAME ARGS...: in the background, its pid in bridge_pid[NAME]
+  local name=$1
+  shift
+  "$cli" bridge --ack-timeout 1 "$@" >"$work/$name.bridge.out" 2>"$work/$name.bridge.err" &
+  bridge_pid[$name]=$!
+}
+declare -A bridge_pid listen_pid
+stop_bridge() {
+  kill -TERM "${bridge_pid[$1]}"
+  wait "${bridge_pid[$1]}"
+  check "$1: the bridge exits 0 on SIGTERM" "0" "$?"
+}
+wait_for() { # wait_for WHAT SECONDS COMMAND...: until COMMAND succeeds
+  local what=$1 seconds=$2 i
+  shift 2
+  for ((i = 0; i < seconds * 10; i++)); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  echo "FAIL: $what (waited $seconds s)"
+  failed=$((failed + 1))
+  return 1
+}
+slot_exists() { [ "$(sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$1'")" = 1 ]; }
+stream_exists() { curl -sf "http://127.0.0.1:$NATS_MONITOR_PORT/jsz?streams=true" | grep -q "\"name\": *\"$1\""; }
+# listen_nats NAME ARGS...: `listen --nats` in the background, output in $work/NAME.out.
+listen_nats() {
+  local name=$1
+  shift
+  "$cli" listen --nats "$NATS_URL" "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  listen_pid[$name]=$!
+}
+stop_listen() { # SIGTERM: it acknowledges what it printed and exits 0
+  kill -TERM "${listen_pid[$1]}"
+  wait "${listen_pid[$1]}"
+  check "$1: listen --nats exits 0 on SIGTERM" "0" "$?"
+}
+has_rows() { [ "$(cat "$@" 2>/dev/null | grep -c '"row":')" -ge "$N" ]; }
+resyncs_in() { grep -c '^{"event":"resync"}$' "$1"; }
+# consumer_field STREAM FILTER FIELD: FIELD of the stream's consumer with that filter subject (server's view).
+consumer_field() {
+  curl -s "http://127.0.0.1:$NATS_MONITOR_PORT/jsz?consumers=true&config=true" | python3 -c '
+import json, sys
+stream, subject, field = sys.argv[1:]
+for account in json.load(sys.stdin).get("account_details", []):
+    for s in account.get("stream_detail", []):
+        if s["name"] != stream:
+            continue
+        for c in s.get("consumer_detail", []):
+            if c["config"].get("filter_subject") == subject:
+                value = c
+                for part in field.split("."):
+                    value = value.get(part, 0) if isinstance(value, dict) else 0
+                print(value)' "$1" "$2" "$3"
+}
+# insert_random FROM TO: one transaction per 50 rows ~50 ms apart, random text and numbers (the seed's).
+insert_random() {
+  python3 - "$seed" "$1" "$2" <<'PY' | psql -X -q -o /dev/null -v ON_ERROR_STOP=1
+import random, sys
+seed, first, last = map(int, sys.argv[1:])
+rnd = random.Random(seed * 1000003 + first)
+alphabet = "abc XYZ.*>~\"\\'\u00e9\u65e5\U0001f389\t"
+def text():
+    return "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 12)))
+for start in range(first, last + 1, 50):
+    rows = []
+    for i in range(start, min(start + 50, last + 1)):
+        rows.append("(%d, %s, %s)" % (i, "E'" + text().replace("\\", "\\\\").replace("'", "\\'") + "'",
+                                      rnd.choice(["NULL", str(rnd.randrange(-10**12, 10**12)), "0.5"])))
+    print("INSERT INTO nl_orders VALUES " + ",".join(rows) + ";")
+    print("SELECT pg_sleep(0.05);")
+PY
+}
+
+start_nats
+sql "DROP TABLE IF EXISTS nl_orders, nl_items CASCADE"
+sql "CREATE TABLE nl_orders (id int PRIMARY KEY, note text, amount numeric)"
+sql "CREATE TABLE nl_items (sku text PRIMARY KEY, qty int)"
+"$cli" watch nl_orders inserted --delivery durable --extra-columns note,amount >/dev/null
+"$cli" watch nl_items updated --delivery durable --extra-columns qty >/dev/null
+
+# --- a. every row, as listen --slot prints it, across a restart ---------------------
+N=1500
+start_bridge main --slot nl_main --nats "$NATS_URL" --stream NL --prefix nl
+wait_for "the bridge made its slot" 30 slot_exists nl_main
+wait_for "the bridge made its stream" 30 stream_exists NL
+"$cli" listen --slot nl_ref --count "$N" --timeout 120 nl_orders_inserted >"$work/ref.out" 2>"$work/ref.err" &
+ref_pid=$!
+wait_for "the reference listener made its slot" 30 slot_exists nl_ref
+listen_nats a1 --stream NL --prefix nl --consumer billing nl_orders_inserted
+wait_for "listen --nats made its consumer (resync line)" 30 grep -q '"event":"resync"' "$work/a1.out"
+check "a: one resync when the durable consumer is created" "1" "$(resyncs_in "$work/a1.out")"
+insert_random 1 $((N / 2)) &
+inserts=$!
+wait_for "the first listener printed 200 rows" 60 bash -c "[ \$(grep -c '\"row\":' '$work/a1.out') -ge 200 ]"
+stop_listen a1 # mid-stream: what it printed is acknowledged, the rest is the next listener's
+echo "a: the first listener printed $(grep -c '"row":' "$work/a1.out") rows before SIGTERM"
+wait "$inserts"
+insert_random $((N / 2 + 1)) $((N * 3 / 4)) # nobody listening on NATS
+listen_nats a2 --stream NL --prefix nl --consumer billing nl_orders_inserted
+insert_random $((N * 3 / 4 + 1)) "$N"
+wait_for "the second listener caught up" 60 has_rows "$work/a1.out" "$work/a2.out"
+wait "$ref_pid"
+check "a: the reference listen --slot printed every row" "$N" "$(grep -c '"row":' "$work/ref.out")"
+stop_listen a2
+check "a: no resync when the durable consumer resumes" "0" "$(resyncs_in "$work/a2.out")"
+grep -h '"row":' "$work/ref.out" | sort >"$work/ref.rows"
+grep -h '"row":' "$work/a1.out" "$work/a2.out" | sort >"$work/nats.rows"
+check "a: listen --nats printed every row exactly as listen --slot" "" \
+  "$(sort -u "$work/nats.rows" | diff "$work/ref.rows" - | head -5)"
+check "a: and nothing twice (the restart acknowledged what was printed)" "0" "$(uniq -d "$work/nats.rows" | wc -l)"
+check "a: every committed row" "$N" "$(sql "SELECT count(*) FROM nl_orders")"
+check "a: no errors" "" "$(cat "$work/a1.err" "$work/a2.err")"
+
+# --- b. a Key subscription, filtered by the server ----------------------------------------
+sql "INSERT INTO nl_items SELECT 'sku.' || g, 0 FROM generate_series(1, 20) g"
+listen_nats b --stream NL --prefix nl --consumer keyed --keys 'nl_items_updated:sku=sku.7'
+wait_for "the Key consumer was created" 30 grep -q '"event":"resync"' "$work/b.out"
+for round in 1 2 3 4 5; do sql "UPDATE nl_items SET qty = $round" >/dev/null; done
+wait_for "the Key subscription got its 5 rows" 30 bash -c "[ \$(grep -c '\"row\":' '$work/b.out') -ge 5 ]"
+sleep 1 # anything else would have arrived by now
+stop_listen b
+check "b: the Key subscription printed its key's 5 rows" "5" "$(grep -c '"row":{"sku":"sku.7"' "$work/b.out")"
+check "b: and no other row" "5" "$(grep -c '"row":' "$work/b.out")"
+check "b: the server delivered only those (its consumer's count)" "5" \
+  "$(consumer_field NL 'nl.nl_items_updated.sku~2E7' delivered.consumer_seq)"
+stop_bridge main
+
+# --- c. resync when messages aged out of the stream ------------------------------------
+start_bridge small --slot nl_small --nats "$NATS_URL" --stream NLSMALL --prefix nls --max-msgs 5 nl_orders_inserted
+wait_for "the small stream exists" 30 stream_exists NLSMALL
+listen_nats c1 --stream NLSMALL --prefix nls --consumer aging nl_orders_inserted
+wait_for "the consumer was created" 30 grep -q '"event":"resync"' "$work/c1.out"
+sql "INSERT INTO nl_orders VALUES (100001, 'c', 1), (100002, 'c', 2), (100003, 'c', 3)"
+wait_for "three rows" 30 bash -c "[ \$(grep -c '\"row\":' '$work/c1.out') -ge 3 ]"
+stop_listen c1
+listen_nats c2 --stream NLSMALL --prefix nls --consumer aging nl_orders_inserted
+sleep 1
+stop_listen c2
+check "c: no resync while the stream holds everything" "0" "$(resyncs_in "$work/c2.out")"
+sql "INSERT INTO nl_orders SELECT g, 'c', g FROM generate_series(100004, 100020) g"
+wait_for "the bridge published them" 30 bash -c \
+  "curl -s 'http://127.0.0.1:$NATS_MONITOR_PORT/jsz?streams=true' | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if any(s[\"state\"][\"last_seq\"] >= 20 for a in d.get(\"account_details\", []) for s in a.get(\"stream_detail\", []) if s[\"name\"] == \"NLSMALL\") else 1)'"
+listen_nats c3 --stream NLSMALL --prefix nls --consumer aging nl_orders_inserted
+wait_for "the last five rows" 30 bash -c "[ \$(grep -c '\"row\":' '$work/c3.out') -ge 5 ]"
+sleep 0.5
+stop_listen c3
+check "c: a resync when the stream no longer holds what the consumer needs" "1" "$(resyncs_in "$work/c3.out")"
+check "c: then what the stream still holds: the last five rows" "100016 100017 100018 100019 100020" \
+  "$(grep -o '"id":[0-9]*' "$work/c3.out" | cut -d: -f2 | paste -sd' ')"
+stop_bridge small
+
+for slot in nl_main nl_ref nl_small; do sql "SELECT pg_drop_replication_slot('$slot')" >/dev/null; done
+"$cli" unwatch nl_orders_inserted >/dev/null
+"$cli" unwatch nl_items_updated >/dev/null
+
+echo "nats listen: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
