@@ -10,7 +10,9 @@
 #      server's consumer delivered only those (filtered by the server);
 #   c. a resync when the durable consumer is created, none when it resumes,
 #      and one when the stream (--max-msgs 5) no longer holds what it had not
-#      acknowledged.
+#      acknowledged;
+#   d. nats-server killed and restarted mid-stream: the durable listener gets
+#      every row, is told the connection went, and an ephemeral one resyncs.
 # Usage: tests/nats_listen_test.sh path/to/ectowatch   (NL_SEED=N repeats a run)
 set -uo pipefail
 
@@ -180,7 +182,32 @@ check "c: then what the stream still holds: the last five rows" "100016 100017 1
   "$(grep -o '"id":[0-9]*' "$work/c3.out" | cut -d: -f2 | paste -sd' ')"
 stop_bridge small
 
-for slot in nl_main nl_ref nl_small; do sql "SELECT pg_drop_replication_slot('$slot')" >/dev/null; done
+# --- d. NATS restarted mid-stream: the durable listener loses nothing, the ephemeral one resyncs ---
+start_bridge restart --slot nl_restart --nats "$NATS_URL" --stream NLR --prefix nlr nl_orders_inserted
+wait_for "the restart stream exists" 30 stream_exists NLR
+listen_nats d --stream NLR --prefix nlr --consumer survivor nl_orders_inserted
+listen_nats e --stream NLR --prefix nlr nl_orders_inserted
+wait_for "the durable consumer was created" 30 grep -q '"event":"resync"' "$work/d.out"
+sleep 0.5 # the ephemeral consumer (no line tells when it is there)
+python3 -c '
+for start in range(200001, 201001, 20):
+    print("INSERT INTO nl_orders SELECT g, %s, g FROM generate_series(%d, %d) g;" % ("$$d$$", start, start + 19))
+    print("SELECT pg_sleep(0.03);")' | psql -X -q -o /dev/null -v ON_ERROR_STOP=1 &
+inserts=$!
+wait_for "the durable listener is reading" 30 bash -c "[ \$(grep -c '\"row\":' '$work/d.out') -ge 100 ]"
+restart_nats -9
+wait "$inserts"
+wait_for "the durable listener got every row" 90 bash -c \
+  "[ \$(grep -o '\"id\":20[0-9]*' '$work/d.out' | sort -u | wc -l) -ge 1000 ]"
+stop_listen d
+stop_listen e
+check "d: every row to the durable listener across a NATS restart" "1000" \
+  "$(grep -o '"id":20[0-9]*' "$work/d.out" | sort -u | wc -l)"
+check "d: it was told the connection went (on_error)" "1" "$(grep -c -m1 'NATS' "$work/d.err")"
+check "d: the ephemeral listener resynced after the reconnect" "1" "$(resyncs_in "$work/e.out")"
+stop_bridge restart
+
+for slot in nl_main nl_ref nl_small nl_restart; do sql "SELECT pg_drop_replication_slot('$slot')" >/dev/null; done
 "$cli" unwatch nl_orders_inserted >/dev/null
 "$cli" unwatch nl_items_updated >/dev/null
 
