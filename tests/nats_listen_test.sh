@@ -7,7 +7,8 @@
 #      `listen --slot` prints it (random values, seed printed), across a
 #      restart of the listen process mid-stream (it resumes: nothing lost);
 #   b. a Key subscription (--keys) prints only its key's rows, and the
-#      server's consumer delivered only those (filtered by the server);
+#      server's consumer delivered only those (filtered by the server); an
+#      (ephemeral) ColumnFilter listener gets its rows, filtered in the client;
 #   c. a resync when the durable consumer is created, none when it resumes,
 #      and one when the stream (--max-msgs 5) no longer holds what it had not
 #      acknowledged;
@@ -144,11 +145,16 @@ check "a: no errors" "" "$(cat "$work/a1.err" "$work/a2.err")"
 # --- b. a Key subscription, filtered by the server ----------------------------------------
 sql "INSERT INTO nl_items SELECT 'sku.' || g, 0 FROM generate_series(1, 20) g"
 listen_nats b --stream NL --prefix nl --consumer keyed --keys 'nl_items_updated:sku=sku.7'
+listen_nats b_column --stream NL --prefix nl 'nl_items_updated:qty=3' # a ColumnFilter: matched in the client
 wait_for "the Key consumer was created" 30 grep -q '"event":"resync"' "$work/b.out"
+sleep 0.5 # the ephemeral consumer of b_column (no line tells when it is there)
 for round in 1 2 3 4 5; do sql "UPDATE nl_items SET qty = $round" >/dev/null; done
 wait_for "the Key subscription got its 5 rows" 30 bash -c "[ \$(grep -c '\"row\":' '$work/b.out') -ge 5 ]"
 sleep 1 # anything else would have arrived by now
 stop_listen b
+stop_listen b_column
+check "b: a ColumnFilter (qty=3) printed the 20 rows of round 3, and only those" "20 20" \
+  "$(grep -c '"row":' "$work/b_column.out") $(grep -c '"qty":3}' "$work/b_column.out")"
 check "b: the Key subscription printed its key's 5 rows" "5" "$(grep -c '"row":{"sku":"sku.7"' "$work/b.out")"
 check "b: and no other row" "5" "$(grep -c '"row":' "$work/b.out")"
 check "b: the server delivered only those (its consumer's count)" "5" \
