@@ -83,12 +83,13 @@ BOOST_AUTO_TEST_CASE(a_row_under_another_keys_subject_is_refused) {
 }
 
 BOOST_AUTO_TEST_CASE(markers_become_events_and_resyncs) {
-  auto truncated = only_message(decode("ew.t_deleted.~truncated", R"({"event":"truncated","label":"t_deleted","lsn":"0/20"})"));
+  auto truncated =
+      only_message(decode("ew.t_deleted.~truncated", R"({"event":"truncated","label":"t_deleted","lsn":"0/20"})"));
   BOOST_TEST((truncated->op == Op::truncated));
   BOOST_TEST(truncated->rows.empty());
   BOOST_TEST(truncated->lsn == 0x20u);
-  auto dropped = only_message(
-      decode("ew.t_inserted.~dropped", R"({"event":"dropped","label":"t_inserted","count":3,"lsn":"0/30"})", "inserted"));
+  auto dropped = only_message(decode("ew.t_inserted.~dropped",
+                                     R"({"event":"dropped","label":"t_inserted","count":3,"lsn":"0/30"})", "inserted"));
   BOOST_TEST(dropped->dropped == 3u);
   BOOST_TEST((dropped->op == Op::inserted));
   BOOST_CHECK_THROW(decode("ew.t_inserted.~dropped", R"({"event":"dropped","label":"t_inserted","count":3})", ""),
