@@ -423,3 +423,30 @@ BOOST_AUTO_TEST_CASE(stats_count_slot_messages_and_the_confirmed_position) {
   std::lock_guard lock(mutex);
   BOOST_TEST(std::count(lines.begin(), lines.end(), "replication slot \"" + table.slot + "\" created") == 1);
 }
+
+// A batch subscription on a slot: a statement's rows in one call per
+// message, and nothing is confirmed before the call has returned (the
+// position of a message is done only after its batch callback).
+BOOST_AUTO_TEST_CASE(batch_subscriptions_on_a_slot_get_a_statements_rows_at_once) {
+  DurableTable table;
+  Client client(test::conninfo(), Durable{table.slot}, fast_options());
+  std::mutex mutex;
+  std::vector<std::size_t> sizes;
+  std::atomic<std::size_t> rows{0};
+  std::atomic<bool> confirmed_early{false};
+  auto subscription = client.subscribe_batch(table.label, [&](std::span<const Event> events) {
+    // The message being delivered is not confirmed yet.
+    if (client.stats().confirmed_lsn >= events.front().message().lsn)
+      confirmed_early = true;
+    std::lock_guard lock(mutex);
+    sizes.push_back(events.size());
+    rows += events.size();
+  });
+  client.start();
+  table.insert(1, 100);
+  BOOST_REQUIRE(eventually([&] { return rows == 100; }));
+  client.stop();
+  std::lock_guard lock(mutex);
+  BOOST_TEST(sizes.size() < 10u); // few messages for 100 rows, each one call
+  BOOST_TEST(!confirmed_early);
+}

@@ -147,7 +147,8 @@ struct Resync {
     slot_lost,    // durable: the slot was invalidated (max_slot_wal_keep_size) and created again
     relay_lost,   // the relay worker's slot was invalidated: relayed events were lost
   };
-  // How many reasons there are (Stats::resyncs has one count per reason).
+  // How many reasons there are (Stats::resyncs has one count per reason):
+  // a reason added after relay_lost must be named here.
   static constexpr std::size_t kReasons = static_cast<std::size_t>(Reason::relay_lost) + 1;
   Reason reason;
   std::string label; // empty unless truncated or dropped
