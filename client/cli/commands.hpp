@@ -21,6 +21,7 @@ struct ListenArguments {
   std::optional<double> timeout_seconds;
   std::optional<std::string> slot; // durable watchers: read this replication slot
   std::vector<std::string> targets;
+  bool stats = false; // print Client::stats() as a JSON line to stderr on exit
 };
 int listen(const ListenArguments &arguments);
 
