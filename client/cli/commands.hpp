@@ -40,4 +40,19 @@ int drop_slot(const std::string &dsn, const std::string &name);
 // Prints an error of the library as "ectowatch: ..." (with the server's hint).
 void print_error(const std::exception &error);
 
+// Runs `body` and returns its exit code; an exception is printed
+// (print_error) and becomes the exit code: kExitUsage for a UsageError,
+// kExitError for any other. The one error wrapper of the subcommands.
+template <typename Body> int reporting_errors(Body &&body) {
+  try {
+    return body();
+  } catch (const UsageError &error) {
+    print_error(error);
+    return kExitUsage;
+  } catch (const std::exception &error) {
+    print_error(error);
+    return kExitError;
+  }
+}
+
 } // namespace ectowatch::cli
