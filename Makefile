@@ -53,7 +53,7 @@ PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) -Iextension -Ic
 # -MMD -MP: rebuild objects when a header they include changes.
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -MMD -MP
 # The server may not load libstdc++ for us: say we need it.
-SHLIB_LINK = -lstdc++
+SHLIB_LINK = -lstdc++ -lcrypto
 
 # Before the include: pgxs.mk tests `ifdef EXTRA_CLEAN` as it is read.
 EXTRA_CLEAN = tests/results tests/results-isolation $(OBJS:.o=.d) generated

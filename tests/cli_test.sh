@@ -125,7 +125,7 @@ wait $signal_pid; check "SIGTERM exits 0" "0" "$?"
 check "after printing what arrived" '{"label":"cli_users_inserted","table":"public.cli_users","op":"inserted","row":{"id":10}}' "$(cat "$work/signal")"
 
 # resync after the backend is terminated
-"$cli" listen --count 1 --timeout 20 cli_users_inserted >"$work/resync" 2>"$work/resync.err" &
+"$cli" listen --stats --count 1 --timeout 20 cli_users_inserted >"$work/resync" 2>"$work/resync.err" &
 resync_pid=$!
 wait_for_listeners 1
 sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ectowatch listen'" >/dev/null
@@ -135,6 +135,10 @@ sql "INSERT INTO cli_users VALUES (11, 'x', 'y')"
 wait $resync_pid; check "listen survives a terminated backend" "0" "$?"
 check "prints resync, then goes on" '{"event":"resync"}
 {"label":"cli_users_inserted","table":"public.cli_users","op":"inserted","row":{"id":11}}' "$(cat "$work/resync")"
+check "listen --stats: the counts on stderr at exit (one row event, one reconnect)" \
+  '"events":1 "reconnected":1 "overflows":0,"reconnects":1}' \
+  "$(grep -o '"events":[0-9]*' "$work/resync.err") $(grep -o '"reconnected":[0-9]*' "$work/resync.err") $(grep -o '"overflows":.*' "$work/resync.err")"
+check "listen --stats: one JSON line" "1" "$(grep -c '^{"messages":1,"bytes":[0-9]*,"events":1,' "$work/resync.err")"
 
 # ...and after a server restart (scripts/test provides the command)
 if [ -n "${ECTOWATCH_TEST_RESTART:-}" ]; then

@@ -2,77 +2,95 @@
 
 #include "subject.hpp"
 
+#include <charconv>
 #include <stdexcept>
 
 namespace ectowatch::bridge {
 
 namespace {
 
-std::string label_subject(const std::string &prefix, const std::string &label) {
-  std::string subject;
-  subject.reserve(prefix.size() + label.size() + 32);
-  subject += prefix;
-  subject += '.';
-  subject += label;
-  return subject;
-}
-
-void append_event_fields(std::string &line, const Event &event) {
-  line += "\"label\":";
-  append_json_string(line, event.label());
+void append_number(std::string &out, std::uint64_t number) {
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, number).ptr;
+  out.append(digits, end);
 }
 
 } // namespace
 
-Outgoing outgoing_for(const std::string &prefix, const Event &event) {
+// The fields every message of this event shares: label, op, LSN text, and
+// for rows the payload's head; rebuilt only when they change.
+void OutgoingBuilder::start(const Event &event, std::string_view op) {
   const Message &message = event.message();
-  Outgoing out;
-  out.lsn = message.lsn;
-  out.lsn_text = format_lsn(message.lsn);
-  out.label = event.label();
-  out.subject = label_subject(prefix, event.label());
+  if (text_lsn_ != message.lsn || out_.lsn_text.empty()) {
+    out_.lsn_text = format_lsn(message.lsn);
+    text_lsn_ = message.lsn;
+  }
+  out_.lsn = message.lsn;
+  if (head_label_ != event.label() || head_table_ != event.table() || head_op_ != op) {
+    head_label_ = event.label();
+    head_table_ = event.table();
+    head_op_ = op;
+    payload_head_ = "{\"label\":";
+    append_json_string(payload_head_, event.label());
+    payload_head_ += ",\"table\":";
+    append_json_string(payload_head_, event.table());
+    payload_head_ += ",\"op\":\"";
+    payload_head_ += op;
+    payload_head_ += '"';
+    subject_head_ = prefix_;
+    subject_head_ += '.';
+    subject_head_ += event.label();
+  }
+  out_.label = event.label();
+  out_.op = op;
+  out_.subject = subject_head_;
+  out_.msg_id = out_.lsn_text;
+  out_.msg_id += '-';
+}
+
+const Outgoing &OutgoingBuilder::build(const Event &event) {
   switch (event.kind()) {
   case Event::Kind::row: {
+    start(event, to_string(event.op()));
     const Row &row = event.row();
     for (const std::string &column : event.key_columns()) {
       const Value *value = row.find(column);
       if (!value)
         throw std::invalid_argument("row of " + event.label() + " without its key column " + column);
-      out.subject += '.';
-      append_token(out.subject, value->text(), value->is_null());
+      out_.subject += '.';
+      append_token(out_.subject, value->text(), value->is_null());
     }
-    out.op = std::string(to_string(event.op()));
-    std::size_t index = static_cast<std::size_t>(&row - message.rows.data());
-    out.msg_id = out.lsn_text + "-" + std::to_string(index);
-    out.payload = "{";
-    append_event_fields(out.payload, event);
-    out.payload += ",\"table\":";
-    append_json_string(out.payload, event.table());
-    out.payload += ",\"op\":\"" + out.op + "\",\"row\":" + row.json();
+    append_number(out_.msg_id, static_cast<std::uint64_t>(&row - event.message().rows.data()));
+    out_.payload = payload_head_;
+    out_.payload += ",\"row\":";
+    out_.payload += row.json();
     if (event.extra_columns_left_out())
-      out.payload += ",\"truncated\":true";
+      out_.payload += ",\"truncated\":true";
     break;
   }
   case Event::Kind::dropped:
-    out.subject += '.';
-    out.subject += kDroppedToken;
-    out.op = std::string(to_string(event.op()));
-    out.msg_id = out.lsn_text + "-dropped";
-    out.payload = "{\"event\":\"dropped\",";
-    append_event_fields(out.payload, event);
-    out.payload += ",\"count\":" + std::to_string(event.dropped());
+    start(event, to_string(event.op()));
+    out_.subject += '.';
+    out_.subject += kDroppedToken;
+    out_.msg_id += "dropped";
+    out_.payload = "{\"event\":\"dropped\",\"label\":";
+    append_json_string(out_.payload, event.label());
+    out_.payload += ",\"count\":";
+    append_number(out_.payload, event.dropped());
     break;
   case Event::Kind::truncated:
-    out.subject += '.';
-    out.subject += kTruncatedToken;
-    out.op = "truncated";
-    out.msg_id = out.lsn_text + "-truncated";
-    out.payload = "{\"event\":\"truncated\",";
-    append_event_fields(out.payload, event);
+    start(event, "truncated");
+    out_.subject += '.';
+    out_.subject += kTruncatedToken;
+    out_.msg_id += "truncated";
+    out_.payload = "{\"event\":\"truncated\",\"label\":";
+    append_json_string(out_.payload, event.label());
     break;
   }
-  out.payload += ",\"lsn\":\"" + out.lsn_text + "\"}";
-  return out;
+  out_.payload += ",\"lsn\":\"";
+  out_.payload += out_.lsn_text;
+  out_.payload += "\"}";
+  return out_;
 }
 
 Outgoing outgoing_for_resync(const std::string &prefix, const std::string &label, std::string_view reason,
@@ -82,7 +100,7 @@ Outgoing outgoing_for_resync(const std::string &prefix, const std::string &label
   out.lsn_text = format_lsn(lsn);
   out.label = label;
   out.op = "resync";
-  out.subject = label_subject(prefix, label) + "." + std::string(kResyncToken);
+  out.subject = prefix + "." + label + "." + std::string(kResyncToken);
   out.msg_id = "resync-" + sequence + "-" + label;
   out.payload = "{\"event\":\"resync\",\"reason\":\"" + std::string(reason) + "\",\"label\":";
   append_json_string(out.payload, label);

@@ -9,9 +9,31 @@
 
 namespace ectowatch::bridge {
 
-// A row, a TRUNCATE or dropped rows. Throws std::invalid_argument when a key
-// column is missing from the row (cannot happen with a well-formed message).
-Outgoing outgoing_for(const std::string &prefix, const Event &event);
+// Builds each event's Outgoing into buffers it keeps: after the first rows no
+// string is allocated per row, and what a message's rows share (the LSN's
+// text; the label, table and op at the head of the payload) is formatted
+// once, not once per row (docs/performance.md, section 6: the bridge's own
+// share of a row's CPU). Used by one thread at a time.
+class OutgoingBuilder {
+public:
+  explicit OutgoingBuilder(std::string prefix) : prefix_(std::move(prefix)) {}
+
+  // A row, a TRUNCATE or dropped rows; valid until the next call. Throws
+  // std::invalid_argument when a key column is missing from the row (cannot
+  // happen with a well-formed message).
+  const Outgoing &build(const Event &event);
+
+private:
+  void start(const Event &event, std::string_view op);
+
+  const std::string prefix_;
+  Outgoing out_;
+  // The head of a row's payload and its subject's <prefix>.<label>, for:
+  std::string head_label_, head_table_, head_op_;
+  std::string payload_head_;   // {"label":...,"table":...,"op":"..."
+  std::string subject_head_;   // <prefix>.<label>
+  std::uint64_t text_lsn_ = 0; // out_.lsn_text is this position's text (0: none yet)
+};
 
 // A resync (slot created or lost) for one label. `sequence` makes the
 // Nats-Msg-Id unique (a resync has no WAL position of its own); `lsn` is the

@@ -1,7 +1,8 @@
 #include "publisher.hpp"
 
+#include <ectowatch/protocol.hpp>
+
 #include <algorithm>
-#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -35,19 +36,15 @@ void log_reconnected(natsConnection *, void *) { std::fprintf(stderr, "ectowatch
 
 } // namespace
 
+// PostgreSQL's text form, defined once in the protocol header (no sscanf
+// and printf per acknowledgement: docs/performance.md, section 6).
 std::string format_lsn(std::uint64_t lsn) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%" PRIX32 "/%" PRIX32, static_cast<std::uint32_t>(lsn >> 32),
-                static_cast<std::uint32_t>(lsn));
+  char text[protocol::kLsnTextSize];
+  protocol::format_lsn(lsn, text);
   return text;
 }
 
-std::uint64_t parse_lsn(const char *text) {
-  unsigned int high = 0, low = 0;
-  if (std::sscanf(text, "%X/%X", &high, &low) != 2)
-    return 0;
-  return (static_cast<std::uint64_t>(high) << 32) | low;
-}
+std::uint64_t parse_lsn(const char *text) { return protocol::parse_lsn(text); }
 
 Publisher::Publisher(PublisherOptions options, ConfirmTracker &tracker)
     : options_(std::move(options)), tracker_(tracker) {}

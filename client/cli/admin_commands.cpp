@@ -21,19 +21,12 @@ void print_error(const std::exception &error) {
 
 namespace {
 
-// Runs `command` on a client of `dsn`: errors are printed, usage errors exit 2,
-// others 1.
+// Runs `command` on a client of `dsn` (errors: reporting_errors).
 template <typename Command> int with_client(const std::string &dsn, Command &&command) {
-  try {
+  return reporting_errors([&] {
     Client client(dsn);
     return command(client);
-  } catch (const UsageError &error) {
-    print_error(error);
-    return kExitUsage;
-  } catch (const std::exception &error) {
-    print_error(error);
-    return kExitError;
-  }
+  });
 }
 
 } // namespace

@@ -165,8 +165,13 @@ int bridge(const BridgeArguments &arguments) {
                                    .duplicate_window_seconds = arguments.duplicate_window_seconds,
                                    .ack_timeout = seconds(arguments.ack_timeout_seconds)};
   auto publisher = std::make_unique<bridge::Publisher>(options, tracker);
-  try {
-    bridge::check_prefix(arguments.prefix);
+  constexpr int kRun = -1; // set up: the bridge runs
+  int code = reporting_errors([&] {
+    try {
+      bridge::check_prefix(arguments.prefix);
+    } catch (const std::invalid_argument &error) {
+      throw UsageError(error.what());
+    }
     // A small read-ahead: memory stays bounded by it and the window, and a
     // full window soon stops the slot from being read.
     ClientOptions client_options{.application_name = "ectowatch bridge", .max_buffered_bytes = 8u << 20};
@@ -192,16 +197,10 @@ int bridge(const BridgeArguments &arguments) {
     Durable durable{.slot = arguments.slot};
     durable.confirm_up_to = [&tracker] { return tracker.confirm_up_to(); };
     client = std::make_unique<Client>(arguments.dsn, durable, client_options);
-  } catch (const std::invalid_argument &error) {
-    std::cerr << "ectowatch: " << error.what() << "\n";
-    return kExitUsage;
-  } catch (const UsageError &error) {
-    print_error(error);
-    return kExitUsage;
-  } catch (const std::exception &error) {
-    print_error(error);
-    return kExitError;
-  }
+    return kRun;
+  });
+  if (code != kRun)
+    return code;
 
   // Callbacks run on the client's dispatch thread, one at a time, in commit order.
   std::atomic<std::uint64_t> last_lsn{0};
@@ -210,9 +209,10 @@ int bridge(const BridgeArguments &arguments) {
     if (!publisher->publish(message))
       failed = true; // shutdown with the window full: not confirmed, read again next time
   };
+  bridge::OutgoingBuilder outgoing(arguments.prefix);
   auto on_event = [&](const Event &event) {
     last_lsn = event.message().lsn;
-    publish(bridge::outgoing_for(arguments.prefix, event));
+    publish(outgoing.build(event));
   };
   std::vector<Subscription> subscriptions;
   for (const std::string &label : labels)

@@ -21,6 +21,7 @@ struct ListenArguments {
   std::optional<double> timeout_seconds;
   std::optional<std::string> slot; // durable watchers: read this replication slot
   std::vector<std::string> targets;
+  bool stats = false; // print Client::stats() as a JSON line to stderr on exit
   // Read NATS JetStream (what `ectowatch bridge` publishes) instead of PostgreSQL.
   std::optional<std::string> nats; // URL(s)
   Nats nats_options;               // stream, prefix, consumer (the url is `nats`)
@@ -42,5 +43,20 @@ int drop_slot(const std::string &dsn, const std::string &name);
 
 // Prints an error of the library as "ectowatch: ..." (with the server's hint).
 void print_error(const std::exception &error);
+
+// Runs `body` and returns its exit code; an exception is printed
+// (print_error) and becomes the exit code: kExitUsage for a UsageError,
+// kExitError for any other. The one error wrapper of the subcommands.
+template <typename Body> int reporting_errors(Body &&body) {
+  try {
+    return body();
+  } catch (const UsageError &error) {
+    print_error(error);
+    return kExitUsage;
+  } catch (const std::exception &error) {
+    print_error(error);
+    return kExitError;
+  }
+}
 
 } // namespace ectowatch::cli

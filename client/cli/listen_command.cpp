@@ -1,5 +1,6 @@
 // `ectowatch listen`: one JSON line per row event, for shells and scripts.
 #include "commands.hpp"
+#include "stats_json.hpp"
 #include "stop_signal.hpp"
 #include "targets.hpp"
 
@@ -104,6 +105,17 @@ int listen(const ListenArguments &arguments) {
     print_error(error);
     return kExitError;
   }
+
+  // --stats: the counts go to stderr however listen ends (count, timeout,
+  // signal, closed output).
+  struct StatsOnExit {
+    const ListenArguments &arguments;
+    const std::unique_ptr<Client> &client;
+    ~StatsOnExit() {
+      if (arguments.stats)
+        std::cerr << stats_json(client->stats(), arguments.slot.has_value()) << std::endl;
+    }
+  } stats_on_exit{arguments, client};
 
   long long printed = 0;
   const bool durable = arguments.slot || (arguments.nats && !arguments.nats_options.consumer.empty());

@@ -82,6 +82,9 @@ int main(int argc, char **argv) {
   listen_command->add_option("--slot", listen_arguments.slot,
                              "Durable watchers: read this replication slot (created if missing); events committed "
                              "while no listener ran arrive now. With --count, the last transaction is printed whole");
+  listen_command->add_flag("--stats", listen_arguments.stats,
+                           "On exit, print the client's counts to stderr as a JSON line (messages, bytes, events, "
+                           "errors, resyncs by reason, overflows, reconnects; --slot: the confirmed position)");
   listen_command->add_option("targets", listen_arguments.targets, "LABEL or LABEL:COLUMN=VALUE[,COLUMN=VALUE...]")
       ->required();
   auto *nats_option = listen_command->add_option(

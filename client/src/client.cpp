@@ -22,30 +22,6 @@ struct Client::Impl {
 
 std::string_view client_version() { return ECTOWATCH_CLIENT_VERSION; }
 
-std::string_view to_string(Resync::Reason reason) {
-  switch (reason) {
-  case Resync::Reason::reconnected:
-    return "reconnected";
-  case Resync::Reason::truncated:
-    return "truncated";
-  case Resync::Reason::dropped:
-    return "dropped";
-  case Resync::Reason::overflow:
-    return "overflow";
-  case Resync::Reason::slot_created:
-    return "slot_created";
-  case Resync::Reason::slot_lost:
-    return "slot_lost";
-  case Resync::Reason::relay_lost:
-    return "relay_lost";
-  case Resync::Reason::consumer_created:
-    return "consumer_created";
-  case Resync::Reason::aged_out:
-    return "aged_out";
-  }
-  return "unknown";
-}
-
 // --- Subscription --------------------------------------------------------------
 
 Subscription &Subscription::operator=(Subscription &&other) noexcept {
@@ -144,6 +120,27 @@ Subscription Client::subscribe(const std::string &label, const ColumnFilter &fil
   return Subscription(state);
 }
 
+Subscription Client::subscribe_batch(const std::string &label, BatchCallback callback, SubscribeOptions options) {
+  if (!callback)
+    throw UsageError("subscribe_batch: the callback is empty");
+  auto state = new_state(label, Subscription::State::Kind::all, nullptr, options);
+  state->batch_callback = std::move(callback);
+  impl_->runtime->add_subscription(state);
+  return Subscription(state);
+}
+
+Subscription Client::subscribe_batch(const std::string &label, const ColumnFilter &filter, BatchCallback callback,
+                                     SubscribeOptions options) {
+  if (filter.conditions().empty() || !callback)
+    throw UsageError("subscribe_batch: a ColumnFilter needs at least one condition, and the callback a target");
+  auto state = new_state(label, Subscription::State::Kind::columns, nullptr, options);
+  state->batch_callback = std::move(callback);
+  for (const auto &[column, value] : filter.conditions())
+    state->columns.emplace_back(column, value.text());
+  impl_->runtime->add_subscription(state);
+  return Subscription(state);
+}
+
 // Every reason: a cache that reloads on resync must also reload after a
 // single label's TRUNCATE or dropped rows (the Resync& form can be selective).
 void Client::on_resync(std::function<void()> callback) {
@@ -160,6 +157,10 @@ void Client::on_connection(std::function<void(bool connected)> callback) {
   impl_->runtime->dispatcher().set_connection_callback(std::move(callback));
 }
 
+void Client::on_log(std::function<void(LogLevel level, std::string_view text)> callback) {
+  impl_->runtime->dispatcher().set_log_callback(std::move(callback));
+}
+
 // run() and process() hold the runtime themselves: a callback may destroy
 // the Client while they run.
 void Client::start() { impl_->runtime->start(); }
@@ -173,5 +174,6 @@ bool Client::connected() const { return impl_->runtime->connected(); }
 bool Client::inside_transaction() const { return impl_->runtime->inside_transaction(); }
 std::size_t Client::buffered_bytes() const { return impl_->runtime->buffered_bytes(); }
 std::uint64_t Client::reconnects() const { return impl_->runtime->reconnects(); }
+Stats Client::stats() const { return impl_->runtime->stats(); }
 
 } // namespace ectowatch

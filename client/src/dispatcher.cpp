@@ -3,8 +3,8 @@
 namespace ectowatch::detail {
 
 Dispatcher::Dispatcher(SubscriptionRegistry &registry, Inbox &inbox, PositionTracker *positions,
-                       std::function<void()> after_batch)
-    : registry_(registry), inbox_(inbox), positions_(positions), after_batch_(std::move(after_batch)) {}
+                       std::function<void()> after_batch, StatsCounters &stats)
+    : registry_(registry), inbox_(inbox), positions_(positions), after_batch_(std::move(after_batch)), stats_(stats) {}
 
 void Dispatcher::add_resync_callback(std::function<void(const Resync &)> callback) {
   std::lock_guard lock(callbacks_mutex_);
@@ -19,6 +19,33 @@ void Dispatcher::set_error_callback(ErrorCallback callback) {
 void Dispatcher::set_connection_callback(std::function<void(bool)> callback) {
   std::lock_guard lock(callbacks_mutex_);
   connection_callback_ = std::move(callback);
+}
+
+void Dispatcher::set_log_callback(std::function<void(LogLevel, std::string_view)> callback) {
+  std::lock_guard lock(callbacks_mutex_);
+  log_callback_ = std::move(callback);
+}
+
+void Dispatcher::log(LogLevel level, std::string_view text) {
+  std::function<void(LogLevel, std::string_view)> callback;
+  {
+    std::lock_guard lock(callbacks_mutex_);
+    callback = log_callback_;
+  }
+  if (!callback)
+    return;
+  try {
+    callback(level, text);
+  } catch (const std::exception &error) {
+    callback_failed(CallbackError(std::string("a log callback threw: ") + error.what()));
+  } catch (...) {
+    callback_failed(CallbackError("a log callback threw a non-standard exception"));
+  }
+}
+
+void Dispatcher::callback_failed(const CallbackError &error) {
+  stats_.callback_errors.add();
+  report(error);
 }
 
 void Dispatcher::report(const Error &error) {
@@ -36,22 +63,59 @@ void Dispatcher::report(const Error &error) {
   }
 }
 
-void Dispatcher::call(const SubscriptionPtr &subscription, const Event &event) {
+void Dispatcher::call(const SubscriptionPtr &subscription, std::span<const Event> events) {
   std::lock_guard lock(subscription->call_mutex);
   if (!subscription->active)
     return;
   try {
-    subscription->callback(event);
+    if (subscription->batch_callback)
+      subscription->batch_callback(events);
+    else
+      subscription->callback(events.front());
   } catch (const std::exception &error) {
-    report(CallbackError(std::string("a subscriber of \"") + subscription->label + "\" threw: " + error.what()));
+    callback_failed(
+        CallbackError(std::string("a subscriber of \"") + subscription->label + "\" threw: " + error.what()));
   } catch (...) {
-    report(CallbackError("a subscriber of \"" + subscription->label + "\" threw a non-standard exception"));
+    callback_failed(CallbackError("a subscriber of \"" + subscription->label + "\" threw a non-standard exception"));
   }
 }
 
+// Events are counted before their callback runs: a callback that sees the
+// Nth event also sees stats().events >= N. One held back by coalescing is
+// counted when its window delivers it.
 void Dispatcher::deliver(const SubscriptionPtr &subscription, const Event &event) {
-  if (subscription->active && coalescer_.admit(subscription, event, Clock::now()))
-    call(subscription, event);
+  if (subscription->active && coalescer_.admit(subscription, event, Clock::now())) {
+    stats_.events.add();
+    call(subscription, {&event, 1});
+  }
+}
+
+// A batch subscription's row: kept for flush_batches(), after the message's
+// other subscribers (coalescing applies per row, as for subscribe()).
+void Dispatcher::collect(const SubscriptionPtr &subscription, Event event) {
+  if (!subscription->active || !coalescer_.admit(subscription, event, Clock::now()))
+    return;
+  stats_.events.add();
+  for (std::size_t index = 0; index < batches_used_; ++index)
+    if (batches_[index].subscription == subscription) {
+      batches_[index].events.push_back(std::move(event));
+      return;
+    }
+  if (batches_used_ == batches_.size())
+    batches_.emplace_back();
+  PendingBatch &batch = batches_[batches_used_++];
+  batch.subscription = subscription;
+  batch.events.push_back(std::move(event));
+}
+
+void Dispatcher::flush_batches() {
+  for (std::size_t index = 0; index < batches_used_; ++index) {
+    PendingBatch &batch = batches_[index];
+    call(batch.subscription, batch.events);
+    batch.events.clear(); // releases the message for the decoder's pool
+    batch.subscription.reset();
+  }
+  batches_used_ = 0;
 }
 
 void Dispatcher::resync(const Resync &event) {
@@ -60,13 +124,16 @@ void Dispatcher::resync(const Resync &event) {
     std::lock_guard lock(callbacks_mutex_);
     callbacks = resync_callbacks_;
   }
+  stats_.resyncs[static_cast<std::size_t>(event.reason)].add();
+  log(LogLevel::info, "resync (" + std::string(to_string(event.reason)) +
+                          (event.label.empty() ? std::string() : " of \"" + event.label + "\"") + ")");
   for (auto &callback : callbacks) {
     try {
       callback(event);
     } catch (const std::exception &error) {
-      report(CallbackError(std::string("a resync callback threw: ") + error.what()));
+      callback_failed(CallbackError(std::string("a resync callback threw: ") + error.what()));
     } catch (...) {
-      report(CallbackError("a resync callback threw a non-standard exception"));
+      callback_failed(CallbackError("a resync callback threw a non-standard exception"));
     }
   }
 }
@@ -91,10 +158,15 @@ std::size_t Dispatcher::dispatch(const Work &work) {
     const auto &shared = *message;
     registry_.match(*shared, matches_);
     for (const auto &match : matches_) {
-      deliver(match.subscription, Event(shared, Event::Kind::row, match.row_index));
+      if (match.subscription->batch_callback)
+        collect(match.subscription, Event(shared, Event::Kind::row, match.row_index));
+      else
+        deliver(match.subscription, Event(shared, Event::Kind::row, match.row_index));
       ++delivered;
     }
     matches_.clear();
+    if (batches_used_ > 0)
+      flush_batches();
     if (shared->dropped > 0 || shared->op == Op::truncated)
       delivered += announce_gap(shared);
   } else if (auto *event = std::get_if<Resync>(&work)) {
@@ -102,6 +174,12 @@ std::size_t Dispatcher::dispatch(const Work &work) {
   } else if (auto *item = std::get_if<ErrorItem>(&work)) {
     try {
       std::rethrow_exception(item->error);
+    } catch (const ProtocolError &error) {
+      stats_.decode_errors.add();
+      report(error);
+    } catch (const BufferOverflow &error) {
+      report(error);
+      log(LogLevel::warning, error.what());
     } catch (const Error &error) {
       report(error);
     } catch (...) {
@@ -116,11 +194,13 @@ std::size_t Dispatcher::dispatch(const Work &work) {
       try {
         callback(change->connected);
       } catch (const std::exception &error) {
-        report(CallbackError(std::string("a connection callback threw: ") + error.what()));
+        callback_failed(CallbackError(std::string("a connection callback threw: ") + error.what()));
       } catch (...) {
-        report(CallbackError("a connection callback threw a non-standard exception"));
+        callback_failed(CallbackError("a connection callback threw a non-standard exception"));
       }
     }
+  } else if (auto *line = std::get_if<LogLine>(&work)) {
+    log(line->level, line->text);
   }
   return delivered;
 }
@@ -128,7 +208,8 @@ std::size_t Dispatcher::dispatch(const Work &work) {
 std::size_t Dispatcher::fire_windows() {
   std::size_t delivered = 0;
   while (auto due = coalescer_.take_due(Clock::now())) {
-    call(due->subscription, due->event);
+    stats_.events.add();
+    call(due->subscription, {&due->event, 1});
     ++delivered;
   }
   return delivered;

@@ -100,6 +100,7 @@ void NotifySource::accept(std::string_view channel, std::string_view payload, in
           RelayAuthenticity::forged(channel, payload, sender_pid, "a relay_lost resync comes from the relay worker")});
     return;
   }
+  context_.stats.message_read(payload.size());
   // A label unsubscribed meanwhile (until its UNLISTEN) is decoded too and
   // then matches nothing: cheaper than a second registry lookup per message.
   try {

@@ -29,7 +29,7 @@ bool PositionTracker::status_due(Clock::time_point now, bool force) const noexce
 }
 
 void PositionTracker::status_sent(Clock::time_point now, std::uint64_t confirmed) noexcept {
-  reported_ = std::max(reported_, confirmed);
+  reported_.store(std::max(reported_.load(std::memory_order_relaxed), confirmed), std::memory_order_relaxed);
   last_status_ = now;
 }
 

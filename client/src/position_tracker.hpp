@@ -46,6 +46,8 @@ public:
   // I/O side: whether a status update is due at `now` (`force`: the server asked).
   bool status_due(Clock::time_point now, bool force) const noexcept;
   void status_sent(Clock::time_point now, std::uint64_t confirmed) noexcept;
+  // The position last confirmed to the server (0: none yet); any thread.
+  std::uint64_t confirmed() const noexcept { return reported_.load(std::memory_order_relaxed); }
   Clock::time_point last_status() const noexcept { return last_status_; }
   // When the next status update is due without input.
   Clock::time_point next_status() const noexcept;
@@ -56,7 +58,7 @@ private:
   std::atomic<bool> inside_transaction_{false};
   std::function<std::uint64_t()> confirm_limit_; // set before streaming starts
   bool message_positions_ = true;                // set before streaming starts
-  std::uint64_t reported_ = 0;                   // I/O side
+  std::atomic<std::uint64_t> reported_{0};       // written by the I/O side, read by stats()
   Clock::time_point last_status_{};
 };
 

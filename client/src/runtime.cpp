@@ -16,9 +16,9 @@ Runtime::Runtime(std::string conninfo, ClientOptions options, std::optional<Dura
       inbox_(options_.max_buffered_bytes, durable_ ? Inbox::Policy::pause : Inbox::Policy::drop_all),
       dispatcher_(registry_, inbox_, durable_ ? &positions_ : nullptr,
                   // Durable: the I/O side confirms, and reads again if it had paused.
-                  durable_ ? std::function<void()>([this] { wakeup_.notify(); }) : std::function<void()>()),
+                  durable_ ? std::function<void()>([this] { wakeup_.notify(); }) : std::function<void()>(), stats_),
       reconnect_(options_.reconnect_initial, options_.reconnect_max) {
-  SourceContext context{conninfo_, options_, registry_, inbox_};
+  SourceContext context{conninfo_, options_, registry_, inbox_, stats_};
   if (nats)
     source_ = std::make_unique<NatsSource>(context, std::move(*nats), durable_ ? &positions_ : nullptr);
   else if (durable)
@@ -42,8 +42,11 @@ void Runtime::connect() {
   reconnect_.succeeded();
   if (ever_connected_)
     ++reconnects_;
-  ever_connected_ = true;
   arrivals_.emplace_front(ConnectionChange{true}); // socket() changed, before anything it read
+  arrivals_.emplace_front(LogLine{LogLevel::info, ever_connected_
+                                                      ? "reconnected (reconnect " + std::to_string(reconnects_) + ")"
+                                                      : std::string("connected")});
+  ever_connected_ = true;
   inbox_.put(arrivals_);
 }
 
@@ -52,11 +55,13 @@ void Runtime::try_connect() {
     return;
   try {
     connect();
-  } catch (const Error &) {
+  } catch (const Error &error) {
     arrivals_.clear();
     source_->close();
     reconnect_.failed(Clock::now());
     inbox_.put(ErrorItem{std::current_exception()});
+    inbox_.put(LogLine{LogLevel::warning, std::string("connecting failed: ") + error.what() + "; next attempt in " +
+                                              std::to_string(reconnect_.backoff().count()) + " ms"});
   }
 }
 
@@ -66,6 +71,7 @@ void Runtime::lost(const ConnectionError &error) {
   reconnect_.lost(Clock::now());
   inbox_.put(ErrorItem{std::make_exception_ptr(error)});
   inbox_.put(ConnectionChange{false});
+  inbox_.put(LogLine{LogLevel::warning, std::string("disconnected: ") + error.what() + "; reconnecting"});
 }
 
 void Runtime::connect_first() {
@@ -204,6 +210,14 @@ std::size_t Runtime::process() {
     stopping_ = false; // a stop() that took effect; one that waits for a transaction's end stays
   poll();
   return dispatcher_.dispatch_ready(stopping_);
+}
+
+Stats Runtime::stats() const {
+  Stats stats = stats_.snapshot();
+  stats.overflows = inbox_.overflows();
+  stats.reconnects = reconnects_;
+  stats.confirmed_lsn = durable_ ? positions_.confirmed() : 0;
+  return stats;
 }
 
 void Runtime::finish() noexcept {

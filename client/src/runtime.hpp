@@ -22,6 +22,7 @@
 #include "inbox.hpp"
 #include "position_tracker.hpp"
 #include "reconnect_policy.hpp"
+#include "stats_counters.hpp"
 #include "subscription_registry.hpp"
 #include "wakeup.hpp"
 
@@ -63,6 +64,7 @@ public:
   bool inside_transaction() const { return durable_ && positions_.inside_transaction(); }
   std::uint64_t reconnects() const { return reconnects_; }
   std::size_t buffered_bytes() const { return inbox_.bytes(); }
+  Stats stats() const;
 
 private:
   void poll();
@@ -79,6 +81,7 @@ private:
   const ClientOptions options_;
   const bool durable_;
 
+  StatsCounters stats_;
   SubscriptionRegistry registry_;
   Inbox inbox_;
   PositionTracker positions_;

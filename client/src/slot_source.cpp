@@ -13,8 +13,12 @@ void SlotSource::connect(Batch &out, bool) {
   auto slot = fresh->prepare_slot(durable_.slot, durable_.create_slot);
   stream_ = std::move(fresh);
   last_activity_ = Clock::now();
-  if (slot.created || slot.lost)
+  if (slot.created || slot.lost) {
+    out.emplace_back(LogLine{slot.lost ? LogLevel::warning : LogLevel::info,
+                             "replication slot \"" + durable_.slot + "\" " +
+                                 (slot.lost ? "was lost (invalidated) and created again" : "created")});
     out.emplace_back(Resync{slot.lost ? Resync::Reason::slot_lost : Resync::Reason::slot_created, {}});
+  }
 }
 
 bool SlotSource::paused(std::size_t pending_bytes) const {
@@ -72,6 +76,7 @@ void SlotSource::accept(std::uint64_t lsn, std::string_view payload, Batch &out)
     out.emplace_back(Position{lsn, true});
     return;
   }
+  context_.stats.message_read(payload.size());
   try {
     auto message = decode_slot_message(lsn, payload, &bad_rows_);
     if (context_.registry.wants(message->label)) {

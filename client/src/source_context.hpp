@@ -4,6 +4,7 @@
 #include "ectowatch/client.hpp"
 #include "ectowatch/errors.hpp"
 #include "inbox.hpp"
+#include "stats_counters.hpp"
 #include "subscription_registry.hpp"
 #include "work.hpp"
 
@@ -17,6 +18,7 @@ struct SourceContext {
   const ClientOptions &options;
   const SubscriptionRegistry &registry; // which labels are wanted
   const Inbox &inbox;                   // how full the dispatcher's queue is
+  StatsCounters &stats;                 // count each message read: stats.message_read(payload bytes)
 };
 
 // Rows left out of the message just decoded (a bad row never takes its

@@ -26,6 +26,7 @@ struct Subscription::State {
   std::string key;                                          // Kind::key: canonical key
   std::vector<std::pair<std::string, std::string>> columns; // Kind::columns: (column, value text)
   EventCallback callback;
+  BatchCallback batch_callback; // subscribe_batch(): set instead of `callback`
   SubscribeOptions options;
   std::function<void(State &)> unsubscribe; // set by the client
 

@@ -1,6 +1,6 @@
 // What the I/O side hands to the dispatch side, in arrival order: decoded
-// messages, resyncs, errors to report, positions to confirm (durable) and
-// connection changes (on_connection).
+// messages, resyncs, errors to report, positions to confirm (durable),
+// connection changes (on_connection) and log lines (on_log).
 #pragma once
 
 #include "ectowatch/client.hpp"
@@ -10,6 +10,7 @@
 #include <deque>
 #include <exception>
 #include <memory>
+#include <string>
 #include <variant>
 
 namespace ectowatch::detail {
@@ -32,7 +33,14 @@ struct ConnectionChange {
   bool connected;
 };
 
-using Work = std::variant<MessagePtr, Resync, ErrorItem, Position, ConnectionChange>;
+// A line for on_log, in order with the rest (the I/O side never calls an
+// application callback itself).
+struct LogLine {
+  LogLevel level;
+  std::string text;
+};
+
+using Work = std::variant<MessagePtr, Resync, ErrorItem, Position, ConnectionChange, LogLine>;
 using Batch = std::deque<Work>;
 
 // What a work item weighs against the inbox's bound: a message's payload bytes.

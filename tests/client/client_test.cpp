@@ -9,6 +9,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -747,4 +748,180 @@ BOOST_AUTO_TEST_CASE(an_event_loop_reconnects_at_once_guided_by_next_timeout) {
   BOOST_TEST((std::chrono::steady_clock::now() - start < 5s));
   sql("INSERT INTO " + table.name + " VALUES (1)");
   BOOST_REQUIRE(eventually([&] { return recorder.count() == 1; }, loop_once));
+}
+
+namespace {
+
+// What batch subscriptions receive: one entry per call.
+struct BatchRecorder {
+  std::mutex mutex;
+  std::vector<std::vector<Event>> calls;
+
+  BatchCallback callback() {
+    return [this](std::span<const Event> events) {
+      std::lock_guard lock(mutex);
+      calls.emplace_back(events.begin(), events.end());
+    };
+  }
+  std::size_t rows() {
+    std::lock_guard lock(mutex);
+    std::size_t total = 0;
+    for (const auto &call : calls)
+      total += call.size();
+    return total;
+  }
+};
+
+std::set<const Message *> messages_of(const std::vector<Event> &events) {
+  std::set<const Message *> messages;
+  for (const Event &event : events)
+    messages.insert(&event.message());
+  return messages;
+}
+
+} // namespace
+
+// A cache reloads a statement's rows with one query: subscribe_batch hands
+// it every row of a message that the subscription wants, in one call.
+BOOST_AUTO_TEST_CASE(batch_subscriptions_get_each_messages_rows_in_one_call_filters_apply) {
+  Table table("id int PRIMARY KEY, grp int");
+  auto label = table.watch("inserted", ", extra_columns => ARRAY['grp']");
+  Client client(test::conninfo(), fast_options());
+  Recorder single;
+  BatchRecorder all, odd;
+  auto a = client.subscribe(label, single.callback());
+  auto b = client.subscribe_batch(label, all.callback());
+  auto c = client.subscribe_batch(label, ColumnFilter{"grp", 1}, odd.callback());
+  // One transaction, three statements: 300 rows and 2 rows, then 1 row.
+  sql("BEGIN; INSERT INTO " + table.name + " SELECT i, i % 2 FROM generate_series(1, 300) i; INSERT INTO " +
+      table.name + " VALUES (1001, 1), (1002, 0); INSERT INTO " + table.name + " VALUES (1003, 0); COMMIT");
+  BOOST_REQUIRE(eventually([&] { return single.count() == 303 && all.rows() == 303; }, [&] { client.process(); }));
+  BOOST_REQUIRE(eventually([&] { return odd.rows() == 151; }, [&] { client.process(); }));
+
+  // One call per message, with the message's rows in order, never empty.
+  std::set<const Message *> messages = messages_of(single.events);
+  BOOST_TEST(all.calls.size() == messages.size());
+  BOOST_TEST(messages.size() < 10u); // 303 rows packed into few messages: batches of many rows
+  std::vector<int> ids;
+  for (const auto &call : all.calls) {
+    BOOST_REQUIRE(!call.empty());
+    BOOST_TEST(messages_of(call).size() == 1u);
+    for (const Event &event : call)
+      ids.push_back(event.key<int>());
+  }
+  std::vector<int> expected;
+  for (const Event &event : single.events)
+    expected.push_back(event.key<int>());
+  BOOST_TEST(ids == expected);
+  // The filter: only grp = 1 rows, still grouped by message.
+  for (const auto &call : odd.calls) {
+    BOOST_REQUIRE(!call.empty());
+    BOOST_TEST(messages_of(call).size() == 1u);
+    for (const Event &event : call)
+      BOOST_TEST(event.row().get<int>("grp") == 1);
+  }
+  BOOST_TEST(odd.calls.size() <= all.calls.size());
+  BOOST_TEST(client.stats().events == 303u + 303u + 151u);
+}
+
+BOOST_AUTO_TEST_CASE(batch_subscriptions_get_truncate_as_a_batch_of_one_and_refuse_an_empty_callback) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("deleted");
+  Client client(test::conninfo(), fast_options());
+  BatchRecorder batches;
+  auto subscription = client.subscribe_batch(label, batches.callback());
+  sql("TRUNCATE " + table.name);
+  BOOST_REQUIRE(eventually([&] { return batches.rows() == 1; }, [&] { client.process(); }));
+  BOOST_TEST((batches.calls.front().front().kind() == Event::Kind::truncated));
+  BOOST_CHECK_THROW((void)client.subscribe_batch(label, BatchCallback{}), UsageError);
+}
+
+// Client::stats() against what was committed and sent.
+BOOST_AUTO_TEST_CASE(stats_count_messages_events_errors_and_resyncs) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  auto truncated = table.watch("deleted");
+  Client client(test::conninfo(), fast_options());
+  Recorder recorder, truncates;
+  recorder.attach(client);
+  auto subscription = client.subscribe(label, recorder.callback());
+  auto thrower = client.subscribe(label, Key{7}, [](const Event &) { throw std::runtime_error("boom"); });
+  auto on_truncate = client.subscribe(truncated, truncates.callback());
+  sql("INSERT INTO " + table.name + " SELECT i FROM generate_series(1, 200) i");
+  for (int id = 201; id <= 205; ++id)
+    sql("INSERT INTO " + table.name + " VALUES (" + std::to_string(id) + ")");
+  sql("SELECT pg_notify('" + label + "', 'garbage')");
+  sql("TRUNCATE " + table.name);
+  BOOST_REQUIRE(
+      eventually([&] { return recorder.count() == 205 && truncates.count() == 1; }, [&] { client.process(); }));
+  BOOST_REQUIRE(eventually([&] { return recorder.error_count() == 2; }, [&] { client.process(); }));
+
+  Stats stats = client.stats();
+  std::set<const Message *> messages = messages_of(recorder.events);
+  std::uint64_t bytes = std::string_view("garbage").size() + truncates.events.front().message().payload.size();
+  for (const Message *message : messages)
+    bytes += message->payload.size();
+  BOOST_TEST(stats.messages == messages.size() + 2); // the rows' messages, the garbage, the TRUNCATE
+  BOOST_TEST(stats.bytes == bytes);
+  BOOST_TEST(stats.events == 205u + 1u + 1u); // every row, row 7 again (the thrower), the truncated event
+  BOOST_TEST(stats.decode_errors == 1u);
+  BOOST_TEST(stats.callback_errors == 1u);
+  BOOST_TEST(stats.resyncs_for(Resync::Reason::truncated) == 1u);
+  BOOST_TEST(stats.resyncs_for(Resync::Reason::reconnected) == 0u);
+  BOOST_TEST(stats.overflows == 0u);
+  BOOST_TEST(stats.reconnects == 0u);
+  BOOST_TEST(stats.confirmed_lsn == 0u); // not durable
+}
+
+// A terminated backend: the reconnect is counted, resyncs by reason, and
+// on_log tells what happened, in order with the other callbacks.
+BOOST_AUTO_TEST_CASE(stats_and_log_lines_after_the_backend_is_terminated) {
+  Table table("id int PRIMARY KEY");
+  auto label = table.watch("inserted");
+  auto options = fast_options();
+  Client client(test::conninfo(), options);
+  std::mutex mutex;
+  std::vector<std::pair<LogLevel, std::string>> lines;
+  client.on_log([&](LogLevel level, std::string_view text) {
+    std::lock_guard lock(mutex);
+    lines.emplace_back(level, std::string(text));
+  });
+  Recorder recorder;
+  recorder.attach(client);
+  auto subscription = client.subscribe(label, recorder.callback());
+  client.start();
+  sql("INSERT INTO " + table.name + " VALUES (1)");
+  BOOST_REQUIRE(eventually([&] { return recorder.count() == 1; }));
+  sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" + options.application_name +
+      "'");
+  BOOST_REQUIRE(eventually([&] { return client.stats().resyncs_for(Resync::Reason::reconnected) == 1; }));
+  sql("INSERT INTO " + table.name + " VALUES (2)");
+  BOOST_REQUIRE(eventually([&] { return recorder.count() == 2; }));
+  client.stop();
+  Stats stats = client.stats();
+  BOOST_TEST(stats.reconnects == 1u);
+  BOOST_TEST(stats.events == 2u);
+  BOOST_TEST(stats.messages == 2u);
+  std::lock_guard lock(mutex);
+  std::string all;
+  for (const auto &[level, text] : lines)
+    all += std::string(to_string(level)) + ": " + text + "\n";
+  BOOST_TEST_MESSAGE(all);
+  auto find = [&](std::string_view text) {
+    return std::find_if(lines.begin(), lines.end(),
+                        [&](const auto &line) { return line.second.find(text) != std::string::npos; });
+  };
+  auto connected = find("connected"), lost = find("disconnected: connection lost"), back = find("reconnected (reconnect 1)"),
+       resync = find("resync (reconnected)");
+  BOOST_REQUIRE_MESSAGE(connected != lines.end() && lost != lines.end() && back != lines.end() && resync != lines.end(),
+                        all);
+  BOOST_TEST((connected->first == LogLevel::info && lost->first == LogLevel::warning));
+  BOOST_TEST((connected < lost && lost < back && back < resync));
+}
+
+BOOST_AUTO_TEST_CASE(log_levels_have_names) {
+  BOOST_TEST(to_string(LogLevel::debug) == "debug");
+  BOOST_TEST(to_string(LogLevel::info) == "info");
+  BOOST_TEST(to_string(LogLevel::warning) == "warning");
+  BOOST_TEST(to_string(LogLevel::error) == "error");
 }

@@ -10,13 +10,16 @@
 #define BOOST_TEST_MODULE forgery
 #include <boost/test/unit_test.hpp>
 
+#include "relay_worker.hpp"
 #include "test_database.hpp"
 
 #include <ectowatch/ectowatch.hpp>
 
 #include <libpq-fe.h>
 
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <stdexcept>
@@ -43,19 +46,15 @@ void as_forger(const std::string &statement) {
     throw std::runtime_error("forger's SQL failed: " + statement + ": " + error);
 }
 
-std::string worker_pid() {
-  return sql_value("SELECT coalesce(pid::text, '') FROM ectowatch_relay_status WHERE database = current_database()");
-}
-
 struct Setup {
   Setup() {
     sql("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + std::string(kForger) +
         "') THEN CREATE ROLE " + kForger + " LOGIN; END IF; END $$");
-    BOOST_REQUIRE_MESSAGE(eventually([] { return !worker_pid().empty(); }, {}, 60s),
-                          "no relay worker for the test database (ectowatch_relay_status)");
   }
 };
 BOOST_TEST_GLOBAL_FIXTURE(Setup);
+using test::RelayWorkerRunning;
+BOOST_TEST_GLOBAL_FIXTURE(RelayWorkerRunning);
 
 struct Seen {
   std::mutex mutex;
@@ -84,6 +83,37 @@ struct Seen {
       ids.insert(event.row().get<int>("id"));
     };
   }
+  // Waits until `condition` holds for what was seen (read under the lock).
+  bool until(const std::function<bool(const Seen &)> &condition, std::chrono::milliseconds timeout = 10s) {
+    return eventually(
+        [&] {
+          std::lock_guard lock(mutex);
+          return condition(*this);
+        },
+        {}, timeout);
+  }
+  bool has(int id) {
+    return until([id](const Seen &seen) { return seen.ids.count(id) > 0; });
+  }
+};
+
+// A started client subscribed to one label, and what it saw.
+struct Listener {
+  Client client;
+  Seen seen;
+  Subscription subscription;
+  explicit Listener(const std::string &label, std::optional<Durable> durable = {}) : client(connect(durable)) {
+    seen.attach(client);
+    subscription = client.subscribe(label, seen.callback());
+    client.start();
+  }
+
+private:
+  static Client connect(const std::optional<Durable> &durable) {
+    if (durable)
+      return Client(test::conninfo(), *durable);
+    return Client(test::conninfo());
+  }
 };
 
 std::string made_up(const std::string &label, int id, bool with_lsn) {
@@ -111,25 +141,17 @@ struct Watched {
 
 BOOST_AUTO_TEST_CASE(a_forged_message_on_a_relay_label_is_reported_not_delivered) {
   Watched table("relay");
-  Client client(test::conninfo());
-  Seen seen;
-  seen.attach(client);
-  auto subscription = client.subscribe(table.label, seen.callback());
-  client.start();
+  Listener listener(table.label);
+  Client &client = listener.client;
+  Seen &seen = listener.seen;
   table.insert(1);
-  BOOST_REQUIRE(eventually([&] {
-    std::lock_guard lock(seen.mutex);
-    return seen.ids.count(1) > 0;
-  }));
+  BOOST_REQUIRE(seen.has(1));
   // Made up by a role without privileges: with a WAL position, as relayed
   // messages carry, and without (as if NOTIFY had been direct).
   as_forger("NOTIFY " + table.label + ", '" + made_up(table.label, 900, true) + "'");
   as_forger("NOTIFY " + table.label + ", '" + made_up(table.label, 901, false) + "'");
   table.insert(2);
-  BOOST_REQUIRE(eventually([&] {
-    std::lock_guard lock(seen.mutex);
-    return seen.ids.count(2) > 0 && seen.forged.size() >= 2;
-  }));
+  BOOST_REQUIRE(seen.until([](const Seen &now) { return now.ids.count(2) > 0 && now.forged.size() >= 2; }));
   std::this_thread::sleep_for(200ms);
   client.stop();
   std::lock_guard lock(seen.mutex);
@@ -144,17 +166,12 @@ BOOST_AUTO_TEST_CASE(a_forged_relayed_message_on_a_notify_label_is_reported) {
   // A 'notify' watcher's messages may be relayed (ectowatch.relay = on), and
   // only relayed ones carry a WAL position: one from elsewhere is forged.
   Watched table("notify");
-  Client client(test::conninfo());
-  Seen seen;
-  seen.attach(client);
-  auto subscription = client.subscribe(table.label, seen.callback());
-  client.start();
+  Listener listener(table.label);
+  Client &client = listener.client;
+  Seen &seen = listener.seen;
   as_forger("NOTIFY " + table.label + ", '" + made_up(table.label, 900, true) + "'");
   table.insert(1);
-  BOOST_REQUIRE(eventually([&] {
-    std::lock_guard lock(seen.mutex);
-    return seen.ids.count(1) > 0 && !seen.forged.empty();
-  }));
+  BOOST_REQUIRE(seen.until([](const Seen &now) { return now.ids.count(1) > 0 && !now.forged.empty(); }));
   client.stop();
   std::lock_guard lock(seen.mutex);
   BOOST_TEST(seen.ids == (std::set<int>{1}));
@@ -168,19 +185,14 @@ void forge_wal_message(const std::string &prefix, const std::string &label, int 
 
 BOOST_AUTO_TEST_CASE(a_forged_wal_message_is_not_relayed) {
   Watched table("relay");
-  Client client(test::conninfo());
-  Seen seen;
-  seen.attach(client);
-  auto subscription = client.subscribe(table.label, seen.callback());
-  client.start();
+  Listener listener(table.label);
+  Client &client = listener.client;
+  Seen &seen = listener.seen;
   forge_wal_message("ectowatch_relay", table.label, 900);
   table.insert(1);
   // The worker relays in commit order: once row 1 arrived, the forged
   // message (committed before it) would have too.
-  BOOST_REQUIRE(eventually([&] {
-    std::lock_guard lock(seen.mutex);
-    return seen.ids.count(1) > 0;
-  }));
+  BOOST_REQUIRE(seen.has(1));
   std::this_thread::sleep_for(200ms);
   client.stop();
   std::lock_guard lock(seen.mutex);
@@ -193,17 +205,12 @@ BOOST_AUTO_TEST_CASE(a_forged_wal_message_does_not_reach_a_durable_consumer) {
   Watched table("durable");
   std::string slot = test::unique_name("forged_slot");
   {
-    Client client(test::conninfo(), Durable{slot});
-    Seen seen;
-    seen.attach(client);
-    auto subscription = client.subscribe(table.label, seen.callback());
-    client.start();
+    Listener listener(table.label, Durable{slot});
+    Client &client = listener.client;
+    Seen &seen = listener.seen;
     forge_wal_message("ectowatch", table.label, 900);
     table.insert(1);
-    BOOST_REQUIRE(eventually([&] {
-      std::lock_guard lock(seen.mutex);
-      return seen.ids.count(1) > 0;
-    }));
+    BOOST_REQUIRE(seen.has(1));
     std::this_thread::sleep_for(200ms);
     client.stop();
     std::lock_guard lock(seen.mutex);
@@ -215,16 +222,11 @@ BOOST_AUTO_TEST_CASE(a_forged_wal_message_does_not_reach_a_durable_consumer) {
 
 BOOST_AUTO_TEST_CASE(a_forged_relay_lost_resync_is_reported_not_run) {
   Watched table("relay");
-  Client client(test::conninfo());
-  Seen seen;
-  seen.attach(client);
-  auto subscription = client.subscribe(table.label, seen.callback());
-  client.start();
+  Listener listener(table.label);
+  Client &client = listener.client;
+  Seen &seen = listener.seen;
   as_forger("NOTIFY ectowatch_resync, '{\"reason\":\"made up\"}'");
-  BOOST_REQUIRE(eventually([&] {
-    std::lock_guard lock(seen.mutex);
-    return !seen.forged.empty();
-  }));
+  BOOST_REQUIRE(seen.until([](const Seen &now) { return !now.forged.empty(); }));
   client.stop();
   std::lock_guard lock(seen.mutex);
   BOOST_TEST(seen.resyncs == 0);
@@ -232,32 +234,15 @@ BOOST_AUTO_TEST_CASE(a_forged_relay_lost_resync_is_reported_not_run) {
 
 BOOST_AUTO_TEST_CASE(genuine_messages_arrive_after_the_worker_restarts_with_a_new_pid) {
   Watched table("relay");
-  Client client(test::conninfo());
-  Seen seen;
-  seen.attach(client);
-  auto subscription = client.subscribe(table.label, seen.callback());
-  client.start();
+  Listener listener(table.label);
+  Client &client = listener.client;
+  Seen &seen = listener.seen;
   table.insert(1);
-  BOOST_REQUIRE(eventually([&] {
-    std::lock_guard lock(seen.mutex);
-    return seen.ids.count(1) > 0;
-  }));
-  std::string old_pid = worker_pid();
-  sql("SELECT pg_terminate_backend(" + old_pid + ")");
-  BOOST_REQUIRE(eventually(
-      [&] {
-        std::string pid = worker_pid();
-        return !pid.empty() && pid != old_pid;
-      },
-      {}, 60s));
+  BOOST_REQUIRE(seen.has(1));
+  BOOST_REQUIRE(test::restart_relay_worker());
   table.insert(2);
   table.insert(3);
-  BOOST_REQUIRE(eventually(
-      [&] {
-        std::lock_guard lock(seen.mutex);
-        return seen.ids.size() == 3u;
-      },
-      {}, 30s));
+  BOOST_REQUIRE(seen.until([](const Seen &now) { return now.ids.size() == 3u; }, 30s));
   client.stop();
   std::lock_guard lock(seen.mutex);
   BOOST_TEST(seen.forged.empty());

@@ -6,6 +6,7 @@
 #define BOOST_TEST_MODULE relay
 #include <boost/test/unit_test.hpp>
 
+#include "relay_worker.hpp"
 #include "test_database.hpp"
 
 #include <ectowatch/ectowatch.hpp>
@@ -65,19 +66,8 @@ struct RelayTable {
   }
 };
 
-std::string worker_pid() {
-  return sql_value("SELECT coalesce(pid::text, '') FROM ectowatch_relay_status WHERE database = current_database()");
-}
-
-// The worker is up before the first test (the launcher starts it soon after
-// the database appears in ectowatch.relay_databases).
-struct WorkerRunning {
-  WorkerRunning() {
-    BOOST_REQUIRE_MESSAGE(eventually([] { return !worker_pid().empty(); }, {}, 60s),
-                          "no relay worker for the test database (ectowatch_relay_status)");
-  }
-};
-BOOST_TEST_GLOBAL_FIXTURE(WorkerRunning);
+using test::RelayWorkerRunning;
+BOOST_TEST_GLOBAL_FIXTURE(RelayWorkerRunning);
 
 } // namespace
 
@@ -152,15 +142,8 @@ BOOST_AUTO_TEST_CASE(a_terminated_worker_is_restarted_and_nothing_committed_is_l
     }
   });
   std::this_thread::sleep_for(300ms);
-  std::string before = worker_pid();
-  sql("SELECT pg_terminate_backend(" + before + ")");
   // The launcher starts it again after a second; meanwhile messages wait in the WAL.
-  BOOST_REQUIRE(eventually(
-      [&] {
-        std::string now = worker_pid();
-        return !now.empty() && now != before;
-      },
-      {}, 30s));
+  BOOST_REQUIRE(test::restart_relay_worker(30s));
   std::this_thread::sleep_for(300ms);
   writing = false;
   writer.join();
@@ -272,7 +255,7 @@ BOOST_AUTO_TEST_CASE(a_lost_relay_slot_is_created_again_and_every_client_resyncs
   // Stop the worker so its slot falls behind, keep at most 1 MB of WAL for
   // slots, and write past that: the next checkpoint invalidates the slot (it
   // waits for the worker to let go, so the worker is continued meanwhile).
-  int pid = std::stoi(worker_pid());
+  int pid = std::stoi(test::relay_worker_pid());
   BOOST_REQUIRE(::kill(pid, SIGSTOP) == 0);
   sql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
   sql("SELECT pg_reload_conf()");
@@ -320,7 +303,7 @@ BOOST_AUTO_TEST_CASE(identical_messages_of_two_transactions_in_one_round_both_ar
   auto subscription = client.subscribe(table.label, arrivals.callback());
   auto other_subscription = client.subscribe(other.label, others.callback());
   client.start();
-  int pid = std::stoi(worker_pid());
+  int pid = std::stoi(test::relay_worker_pid());
   BOOST_REQUIRE(::kill(pid, SIGSTOP) == 0);
   table.insert(1);                                    // {"label":...,"rows":[{"id":1}]}
   other.insert(1);                                    // between them, so the two are not merged

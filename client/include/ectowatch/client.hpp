@@ -40,11 +40,13 @@
 #include "ectowatch/filters.hpp"
 #include "ectowatch/message.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -166,6 +168,9 @@ struct Resync {
     // NATS: the stream no longer holds messages the durable consumer had not acknowledged.
     aged_out,
   };
+  // How many reasons there are (Stats::resyncs has one count per reason):
+  // a reason added after aged_out must be named here.
+  static constexpr std::size_t kReasons = static_cast<std::size_t>(Reason::aged_out) + 1;
   Reason reason;
   // Empty unless truncated or dropped, or (NATS) the label whose consumer or
   // bridge marker (~resync: slot_created, slot_lost) it is.
@@ -174,10 +179,35 @@ struct Resync {
 // "reconnected", "truncated", ... (the enumerator's name).
 ECTOWATCH_EXPORT std::string_view to_string(Resync::Reason reason);
 
+// What a client has done since it was constructed (Client::stats()). A
+// snapshot: each count is read on its own, so two counts may be a message
+// apart while the client runs.
+struct Stats {
+  std::uint64_t messages = 0;        // messages read from the server (notifications, slot messages)
+  std::uint64_t bytes = 0;           // their payload bytes
+  std::uint64_t events = 0;          // events handed to subscribers (what process() counts)
+  std::uint64_t decode_errors = 0;   // messages and rows left out as undecodable or forged (ProtocolError)
+  std::uint64_t callback_errors = 0; // callbacks that threw (CallbackError)
+  std::array<std::uint64_t, Resync::kReasons> resyncs{}; // resyncs dispatched, by reason
+  std::uint64_t overflows = 0;                           // buffer overflows (each dropped what was buffered)
+  std::uint64_t reconnects = 0;                          // connections re-established after a loss
+  std::uint64_t confirmed_lsn = 0; // durable: the position last confirmed to the server (0: none yet)
+
+  std::uint64_t resyncs_for(Resync::Reason reason) const { return resyncs[static_cast<std::size_t>(reason)]; }
+};
+
+// Severity of a line given to Client::on_log.
+enum class LogLevel { debug, info, warning, error };
+// "debug", "info", "warning", "error".
+ECTOWATCH_EXPORT std::string_view to_string(LogLevel level);
+
 // The client library's version, e.g. "0.1.0".
 ECTOWATCH_EXPORT std::string_view client_version();
 
 using EventCallback = std::function<void(const Event &)>;
+// A batch subscription's callback: the events of one message for this
+// subscription, in row order (never empty).
+using BatchCallback = std::function<void(std::span<const Event>)>;
 using ErrorCallback = std::function<void(const Error &)>;
 
 class Client;
@@ -255,6 +285,16 @@ public:
                                        EventCallback callback, SubscribeOptions options = {}) {
     return subscribe(label, ColumnFilter(column, std::move(value)), std::move(callback), options);
   }
+  // Like subscribe(), but one call per message with all its rows this
+  // subscription wants (a statement's rows, packed as they fit: see
+  // docs/protocol.md), so a cache can reload them with one query
+  // (WHERE id = ANY($1)). Called after the message's single-event
+  // subscribers. A dropped or truncated event, and an event released by a
+  // coalescing window, come as a batch of one. LISTENs like subscribe().
+  [[nodiscard]] Subscription subscribe_batch(const std::string &label, BatchCallback callback,
+                                             SubscribeOptions options = {});
+  [[nodiscard]] Subscription subscribe_batch(const std::string &label, const ColumnFilter &filter,
+                                             BatchCallback callback, SubscribeOptions options = {});
 
   // The simple form runs for every reason, a single label's truncated and
   // dropped included: the safe default for a cache (reload everything). The
@@ -269,6 +309,11 @@ public:
   // (ask socket() again). Runs like the other callbacks (in process() for an
   // event loop), once per change, the first connection included.
   void on_connection(std::function<void(bool connected)> callback);
+  // What the client does with its connection, one line each: connected,
+  // connection lost, next attempt after a backoff, slot created or lost,
+  // buffer overflow, resync. Runs like the other callbacks (in process() for
+  // an event loop), in order with them.
+  void on_log(std::function<void(LogLevel level, std::string_view text)> callback);
 
   void start();
   void run();
@@ -298,6 +343,8 @@ public:
   std::uint64_t reconnects() const;
   // Payload bytes read but not yet dispatched (bounded by max_buffered_bytes).
   std::size_t buffered_bytes() const;
+  // Counts since construction (cheap: no lock, no round trip; any thread).
+  Stats stats() const;
 
 private:
   struct Impl;
