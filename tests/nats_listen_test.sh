@@ -144,7 +144,7 @@ check "a: no errors" "" "$(cat "$work/a1.err" "$work/a2.err")"
 
 # --- b. a Key subscription, filtered by the server ----------------------------------------
 sql "INSERT INTO nl_items SELECT 'sku.' || g, 0 FROM generate_series(1, 20) g"
-listen_nats b --stream NL --prefix nl --consumer keyed --keys 'nl_items_updated:sku=sku.7'
+listen_nats b --stream NL --prefix nl --consumer keyed --keys --stats 'nl_items_updated:sku=sku.7'
 listen_nats b_column --stream NL --prefix nl 'nl_items_updated:qty=3' # a ColumnFilter: matched in the client
 wait_for "the Key consumer was created" 30 grep -q '"event":"resync"' "$work/b.out"
 sleep 0.5 # the ephemeral consumer of b_column (no line tells when it is there)
@@ -157,6 +157,7 @@ check "b: a ColumnFilter (qty=3) printed the 20 rows of round 3, and only those"
   "$(grep -c '"row":' "$work/b_column.out") $(grep -c '"qty":3}' "$work/b_column.out")"
 check "b: the Key subscription printed its key's 5 rows" "5" "$(grep -c '"row":{"sku":"sku.7"' "$work/b.out")"
 check "b: and no other row" "5" "$(grep -c '"row":' "$work/b.out")"
+check "b: listen --stats counted the 5 messages it read" '"messages":5' "$(grep -o '"messages":[0-9]*' "$work/b.err")"
 check "b: the server delivered only those (its consumer's count)" "5" \
   "$(consumer_field NL 'nl.nl_items_updated.sku~2E7' delivered.consumer_seq)"
 stop_bridge main
