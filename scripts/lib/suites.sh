@@ -19,9 +19,13 @@ TEST_SERVER_SETTINGS=(
   "output_plugin_libraries = 'pgoutput, test_decoding, ectowatch'" "shared_preload_libraries = 'ectowatch'"
 )
 
+# The project's own builds treat warnings as errors (a user's build does not):
+# the PGXS Makefile reads ECTOWATCH_WERROR from the environment.
+export ECTOWATCH_WERROR=1
+
 # CMake flags of the client, CLI and unit tests (one build dir serves every server).
 CLIENT_BUILD_DIR=build
-CLIENT_BUILD_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DECTOWATCH_SANITIZE=ON)
+CLIENT_BUILD_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DECTOWATCH_SANITIZE=ON -DECTOWATCH_WERROR=ON)
 
 pass() { passed=$((passed + 1)); }
 fail() { failed=$((failed + 1)); }

@@ -36,6 +36,8 @@
 //                               when the slot was created or lost.
 #pragma once
 
+#include "ectowatch/cxx20_check.hpp"
+
 #include "ectowatch/errors.hpp"
 #include "ectowatch/filters.hpp"
 #include "ectowatch/message.hpp"

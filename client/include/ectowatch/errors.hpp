@@ -1,6 +1,8 @@
 // Exceptions thrown by the ectowatch client, and passed to on_error callbacks.
 #pragma once
 
+#include "ectowatch/cxx20_check.hpp"
+
 #include "ectowatch/export.hpp"
 
 #include <cstddef>

@@ -1,6 +1,8 @@
 // What a subscription matches: a whole label, one record's key, or column values.
 #pragma once
 
+#include "ectowatch/cxx20_check.hpp"
+
 #include <cstdint>
 #include <initializer_list>
 #include <string>

@@ -2,6 +2,8 @@
 // messages and the events subscribers receive.
 #pragma once
 
+#include "ectowatch/cxx20_check.hpp"
+
 #include "ectowatch/export.hpp"
 
 #include <cstdint>
