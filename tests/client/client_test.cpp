@@ -911,8 +911,8 @@ BOOST_AUTO_TEST_CASE(stats_and_log_lines_after_the_backend_is_terminated) {
     return std::find_if(lines.begin(), lines.end(),
                         [&](const auto &line) { return line.second.find(text) != std::string::npos; });
   };
-  auto connected = find("connected"), lost = find("disconnected: connection lost"), back = find("reconnected (reconnect 1)"),
-       resync = find("resync (reconnected)");
+  auto connected = find("connected"), lost = find("disconnected: connection lost"),
+       back = find("reconnected (reconnect 1)"), resync = find("resync (reconnected)");
   BOOST_REQUIRE_MESSAGE(connected != lines.end() && lost != lines.end() && back != lines.end() && resync != lines.end(),
                         all);
   BOOST_TEST((connected->first == LogLevel::info && lost->first == LogLevel::warning));

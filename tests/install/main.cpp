@@ -2,7 +2,11 @@
 #include <ectowatch/ectowatch.hpp>
 #include <iostream>
 int main() {
-  try { ectowatch::Client client{"host=/nonexistent port=1"}; }
-  catch (const ectowatch::ConnectionError &e) { std::cout << "caught: " << e.what() << "\n"; return 0; }
+  try {
+    ectowatch::Client client{"host=/nonexistent port=1"};
+  } catch (const ectowatch::ConnectionError &e) {
+    std::cout << "caught: " << e.what() << "\n";
+    return 0;
+  }
   return 1;
 }
