@@ -15,6 +15,16 @@ sql "CREATE TABLE cli_users (id int PRIMARY KEY, email text, name text)"
 sql "CREATE TABLE cli_members (org_id int, user_name text, role text, PRIMARY KEY (org_id, user_name))"
 
 # watch / watchers / unwatch
+# Hints follow the cause: a table that does not exist is a name to check; a
+# database without the extension needs CREATE EXTENSION.
+"$cli" watch no_such_table updated 2>"$work/err"; check "watch of a missing table exits 1" "1" "$?"
+check "and hints at the table's name" "1" "$(grep -c "^hint: check the table's name" "$work/err")"
+check "not at the extension" "0" "$(grep -c 'CREATE EXTENSION' "$work/err")"
+sql "DROP DATABASE IF EXISTS cli_no_extension" && sql "CREATE DATABASE cli_no_extension"
+"$cli" watch --dsn "dbname=cli_no_extension" cli_users updated 2>"$work/err"
+check "without the extension: the hint says CREATE EXTENSION" "1" "$(grep -c '^hint: .*run CREATE EXTENSION ectowatch;' "$work/err")"
+check "and not the server's type-cast hint" "0" "$(grep -c 'explicit type casts' "$work/err")"
+sql "DROP DATABASE cli_no_extension"
 check "watch prints the label" "cli_users_updated" "$("$cli" watch cli_users updated --extra-columns email,name)"
 check "watch with options" "cli_users_mail" \
   "$("$cli" watch cli_users updated --label cli_users_mail --trigger-columns email --condition "NEW.email IS NOT NULL")"
@@ -89,6 +99,18 @@ check "listen | head -1 prints one line" "1" "$(grep -c '"id":901' "$work/head")
 check "and listen exits 0 when the pipe closes" "0" "$(cat "$work/head_status")"
 sql "DELETE FROM cli_users WHERE id IN (901, 902)"
 
+# ... also while idle: one row, then nothing more. With --count 5 the
+# --timeout would end it with 3; 0 shows it noticed the closed pipe by itself.
+( timeout 60 "$cli" listen --count 5 --timeout 30 cli_users_inserted 2>/dev/null | head -1 >"$work/head"
+  echo "${PIPESTATUS[0]}" >"$work/head_status" ) &
+head_pid=$!
+wait_for_listeners 1
+sql "INSERT INTO cli_users VALUES (903, 'h3@x', 'h3')"
+wait $head_pid
+check "listen | head -1 prints the one line" "1" "$(grep -c '"id":903' "$work/head")"
+check "and an idle listen exits 0 once the pipe closed" "0" "$(cat "$work/head_status")"
+sql "DELETE FROM cli_users WHERE id = 903"
+
 # TRUNCATE, dropped rows and the truncated flag
 "$cli" listen --timeout 3 cli_users_deleted >"$work/deleted" 2>&1 &
 deleted_pid=$!
@@ -102,7 +124,8 @@ check "truncated row and TRUNCATE event" \
 {"event":"truncated","label":"cli_users_deleted"}' "$(cat "$work/deleted")"
 
 # exit codes
-"$cli" listen --count 1 --timeout 1 cli_users_inserted >/dev/null 2>&1; check "timeout before --count exits 3" "3" "$?"
+"$cli" listen --count 1 --timeout 1 cli_users_inserted >/dev/null 2>"$work/err"; check "timeout before --count exits 3" "3" "$?"
+check "and says why" "1" "$(grep -c -- '--timeout passed after 0 of the 1 rows --count asked for' "$work/err")"
 "$cli" listen --timeout 1 no_such_label 2>"$work/err"; check "unknown label exits 1" "1" "$?"
 check "and names it" "1" "$(grep -c 'unknown label "no_such_label"' "$work/err")"
 "$cli" listen --timeout 1 cli_users_updated:phone=1 2>"$work/err"; check "unknown column exits 1" "1" "$?"

@@ -57,6 +57,23 @@ check "and says why" "1" "$(grep -c 'delivers by notify' "$work/err")"
 "$cli" listen --slot Bad-Name --timeout 1 dur_orders_inserted 2>"$work/err"
 check "a bad slot name exits 1" "1" "$?"
 check "and says what a name is" "1" "$(grep -c 'lower-case letters' "$work/err")"
+# A mis-quoted output_plugin_libraries (one quoted entry that names no
+# library) looks right in postgresql.conf: the error shows the value the
+# server read. (Only on builds with that setting: Debian's.)
+if [ -n "$(sql "SELECT current_setting('output_plugin_libraries', true)")" ]; then
+  sql "ALTER SYSTEM SET output_plugin_libraries = '\"pgoutput, test_decoding, ectowatch\"'"
+  sql "SELECT pg_reload_conf()" >/dev/null
+  for ((i = 0; i < 100; i++)); do # the reload reaches new sessions a moment later
+    [ "$(sql "SHOW output_plugin_libraries")" != "pgoutput, test_decoding, ectowatch" ] && break
+    sleep 0.1
+  done
+  "$cli" listen --slot dur_refused --timeout 1 dur_orders_inserted 2>"$work/err"
+  check "a plugin the server may not load exits 1" "1" "$?"
+  check "and the error shows the setting as the server read it" "1" \
+    "$(grep -cF 'output_plugin_libraries is now: """pgoutput, test_decoding, ectowatch"""' "$work/err")"
+  sql "ALTER SYSTEM RESET output_plugin_libraries"
+  sql "SELECT pg_reload_conf()" >/dev/null
+fi
 
 # A new slot resyncs once; later listeners resume where it stopped.
 check "a new slot prints a resync" '{"event":"resync"}' "$("$cli" listen --slot dur_a --timeout 0.5 dur_orders_inserted)"

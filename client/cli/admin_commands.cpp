@@ -9,13 +9,37 @@
 
 namespace ectowatch::cli {
 
+namespace {
+
+// A hint of ours for what the server's message alone does not explain, by
+// the error's cause: a missing ectowatch function or catalog means the
+// extension is missing (or older than this client); a missing relation of
+// the user's is a name to check.
+std::string cause_hint(const SqlError &error) {
+  const std::string message = error.what();
+  bool ours = message.find("ectowatch_") != std::string::npos;
+  if (error.sqlstate() == "42883" && ours)
+    return "the ectowatch functions are missing or older than this client in this database: run CREATE "
+           "EXTENSION ectowatch; (or ALTER EXTENSION ectowatch UPDATE;)";
+  if (error.sqlstate() == "42P01")
+    return ours ? "the ectowatch catalog is missing in this database: run CREATE EXTENSION ectowatch;"
+                : "check the table's name; schema-qualify it (schema.table) when its schema is not on the "
+                  "search_path";
+  return {};
+}
+
+} // namespace
+
 void print_error(const std::exception &error) {
   std::cerr << "ectowatch: " << error.what() << "\n";
   if (auto *sql = dynamic_cast<const SqlError *>(&error)) {
-    if (!sql->hint().empty())
+    std::string ours = cause_hint(*sql);
+    // The server's hint for a missing function ("add explicit type casts")
+    // misleads when the function is ours: then only ours is printed.
+    if (!sql->hint().empty() && !(sql->sqlstate() == "42883" && !ours.empty()))
       std::cerr << "hint: " << sql->hint() << "\n";
-    if (sql->sqlstate() == "42883" || sql->sqlstate() == "42P01")
-      std::cerr << "hint: is the extension installed in this database? Run CREATE EXTENSION ectowatch;\n";
+    if (!ours.empty())
+      std::cerr << "hint: " << ours << "\n";
   }
 }
 

@@ -203,18 +203,28 @@ int listen(const ListenArguments &arguments) {
     if (count_reached() && !client->inside_transaction())
       return kExitOk;
     auto now = Clock::now();
-    if (now >= deadline)
-      return arguments.count ? kExitTimeout : kExitOk;
+    if (now >= deadline) {
+      if (!arguments.count)
+        return kExitOk;
+      std::cerr << "ectowatch: --timeout passed after " << printed << " of the " << *arguments.count
+                << " rows --count asked for (exit 3)\n";
+      return kExitTimeout;
+    }
     long long wait_ms =
         std::min<long long>(1000, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1);
     wait_ms = std::min<long long>(wait_ms, client->next_timeout().count());
     int socket_fd = client->socket();
-    pollfd fds[2] = {{stop_signal_fd(), POLLIN, 0}, {socket_fd, POLLIN, 0}};
-    ::poll(fds, socket_fd >= 0 ? 2 : 1, static_cast<int>(wait_ms));
+    // stdout with no events asked: poll reports only POLLERR/POLLHUP, which
+    // a pipe's write end gets when its reader closed (`listen | head -1`),
+    // so an idle listen notices too, not only at its next write.
+    pollfd fds[3] = {{stop_signal_fd(), POLLIN, 0}, {STDOUT_FILENO, 0, 0}, {socket_fd, POLLIN, 0}};
+    ::poll(fds, socket_fd >= 0 ? 3 : 2, static_cast<int>(wait_ms));
     if (fds[0].revents & POLLIN) {
       std::fflush(stdout);
       return kExitOk;
     }
+    if (fds[1].revents & (POLLERR | POLLHUP | POLLNVAL))
+      return kExitOk;
     client->process();
   }
 }

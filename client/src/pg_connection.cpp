@@ -26,7 +26,7 @@ std::string field(const PGresult *result, int code) {
   std::string detail = field(result, PG_DIAG_MESSAGE_DETAIL);
   if (!detail.empty())
     message += " (" + detail + ")";
-  throw SqlError(message, field(result, PG_DIAG_SQLSTATE), field(result, PG_DIAG_MESSAGE_HINT));
+  throw SqlError(message, field(result, PG_DIAG_SQLSTATE), field(result, PG_DIAG_MESSAGE_HINT), detail);
 }
 
 } // namespace

@@ -134,10 +134,21 @@ ReplicationStream::SlotState ReplicationStream::prepare_slot(const std::string &
     std::string hint = error.hint();
     std::string what = error.what();
     if (what.find("output_plugin_libraries") != std::string::npos ||
-        what.find("could not access file") != std::string::npos)
+        what.find("could not access file") != std::string::npos ||
+        what.find("may not be used as an output plugin") != std::string::npos) {
       hint = "the server must be allowed to load the plugin: add 'ectowatch' to output_plugin_libraries "
              "(ALTER SYSTEM SET output_plugin_libraries = 'pgoutput, test_decoding, ectowatch') and reload";
-    throw SqlError("cannot create replication slot \"" + slot + "\": " + what, error.sqlstate(), hint);
+      // The setting as the server read it: a mis-quoted list (one quoted
+      // entry, a stray quote) looks right in postgresql.conf but is not.
+      try {
+        auto setting = connection_.simple_query("SELECT current_setting('output_plugin_libraries', true)");
+        if (!setting.empty() && setting.at(0).at(0))
+          what += " (output_plugin_libraries is now: " + *setting.at(0).at(0) + ")";
+      } catch (const Error &) {
+        // the refusal itself is what matters; the setting is only a help
+      }
+    }
+    throw SqlError("cannot create replication slot \"" + slot + "\": " + what, error.sqlstate(), hint, error.detail());
   }
   state.created = true;
   return state;

@@ -24,17 +24,20 @@ public:
   using Error::Error;
 };
 
-// The server rejected a statement; sqlstate() says why (e.g. "42501").
+// The server rejected a statement; sqlstate() says why (e.g. "42501"),
+// detail() and hint() are the server's DETAIL and HINT (empty when it sent none).
 class ECTOWATCH_EXPORT SqlError : public Error {
 public:
-  SqlError(const std::string &message, std::string sqlstate, std::string hint = {})
-      : Error(message), sqlstate_(std::move(sqlstate)), hint_(std::move(hint)) {}
+  SqlError(const std::string &message, std::string sqlstate, std::string hint = {}, std::string detail = {})
+      : Error(message), sqlstate_(std::move(sqlstate)), hint_(std::move(hint)), detail_(std::move(detail)) {}
   const std::string &sqlstate() const noexcept { return sqlstate_; }
   const std::string &hint() const noexcept { return hint_; }
+  const std::string &detail() const noexcept { return detail_; }
 
 private:
   std::string sqlstate_;
   std::string hint_;
+  std::string detail_;
 };
 
 // The API was used wrongly (a missing column, a wrong type, a bad label).
