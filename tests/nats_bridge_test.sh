@@ -28,7 +28,7 @@ trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"; '"${previous_trap:-:}" EXI
 start_bridge() { # start_bridge NAME ARGS...: in the background, its pid in $bridge_pid, output in $work/NAME.*
   local name=$1
   shift
-  "$cli" bridge --ack-timeout 1 --stats --stats-interval 1 "$@" >"$work/$name.stats" 2>"$work/$name.err" &
+  "$cli" bridge --ack-timeout 1 --stats --stats-interval 1 "$@" >"$work/$name.stdout" 2>"$work/$name.err" &
   bridge_pid=$!
 }
 wait_for_slot() { # until the slot exists (rows committed before it would not be recorded)
@@ -105,7 +105,7 @@ wait "$inserts"
 stop_bridge "SIGKILL"
 "$nats_check" read "$NATS_URL" NB_KILL reader 'nbk.>' nbk 0 10 >>"$work/kill.out" # anything more would be a duplicate
 exactly_once "SIGKILL of the bridge" nb_orders "$work/kill.out"
-echo "restarted bridges' last counters: $(tail -1 "$work/kill2.stats") $(tail -1 "$work/kill3.stats")"
+echo "restarted bridges' last counters: $(grep '^{' "$work/kill2.err" | tail -1) $(grep '^{' "$work/kill3.err" | tail -1)"
 check "the first bridge created the stream" "1" "$(grep -c 'created stream NB_KILL' "$work/kill1.err")"
 check "the slot_created resync is in the stream" "1" "$(grep -c '"reason":"slot_created"' "$work/kill.out")"
 
@@ -122,7 +122,7 @@ wait "$inserts"
 stop_bridge "NATS restart"
 "$nats_check" read "$NATS_URL" NB_RESTART reader 'nbr.nb_orders_inserted.*' nbr 0 10 >>"$work/restart.out"
 exactly_once "nats-server SIGKILL and restart" nb_orders "$work/restart.out"
-echo "bridge's last counters: $(tail -1 "$work/restart.stats")"
+echo "bridge's last counters: $(grep '^{' "$work/restart.err" | tail -1)"
 check "the bridge saw NATS go away" "1" "$(grep -c -m1 'NATS disconnected' "$work/restart.err")"
 sql "SELECT pg_drop_replication_slot('nb_kill')" >/dev/null
 
@@ -167,6 +167,11 @@ check "the server delivered only those (consumer info)" "5" \
 check "composite keys are two tokens" "250" "$(grep -c '"subject":"nbr.nb_pairs_inserted.us~2Ewest.[0-9]*"' "$work/pairs.out")"
 check "which decode to the region and the id" "250" "$(grep -c '"key":\["us.west","[0-9]*"\]' "$work/pairs.out")"
 stop_bridge "keys"
+# A clean stop says nothing of NATS going away, and --stats goes to stderr
+# (as listen's): stdout carries nothing.
+check "keys: a clean stop does not report a NATS disconnect" "0" "$(grep -c 'NATS disconnected' "$work/keys.err")"
+check "keys: --stats lines are on stderr" "1" "$(grep -c -m1 '^{"published":' "$work/keys.err")"
+check "keys: and stdout is empty" "" "$(cat "$work/keys.stdout")"
 sql "SELECT pg_drop_replication_slot('nb_restart')" >/dev/null
 stop_nats
 

@@ -3,6 +3,7 @@
 #include <ectowatch/protocol.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -29,8 +30,14 @@ const char *header(natsMsg *msg, const char *key) {
   return natsMsgHeader_Get(msg, key, &value) == NATS_OK && value ? value : "";
 }
 
+// Set once the bridge stops on purpose: closing the connection then also
+// calls the disconnected callback, which must not report a loss. Not a
+// member: libnats may run a callback after the Publisher is gone.
+std::atomic<bool> closing_on_purpose{false};
+
 void log_disconnected(natsConnection *, void *) {
-  std::fprintf(stderr, "ectowatch bridge: NATS disconnected, reconnecting\n");
+  if (!closing_on_purpose)
+    std::fprintf(stderr, "ectowatch bridge: NATS disconnected, reconnecting\n");
 }
 void log_reconnected(natsConnection *, void *) { std::fprintf(stderr, "ectowatch bridge: NATS reconnected\n"); }
 
@@ -261,6 +268,7 @@ void Publisher::tick() {
 }
 
 void Publisher::begin_shutdown(Clock::time_point deadline) {
+  closing_on_purpose = true;
   std::lock_guard lock(mutex_);
   shutdown_deadline_ = deadline;
   room_.notify_all();

@@ -95,8 +95,9 @@ void print_stats(const bridge::PublisherStats &stats, Client &client, const std:
     // PostgreSQL unreachable: the client reconnects; the figures come next time
   }
   line += "}\n";
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fflush(stdout);
+  // stderr, as `listen --stats`: stdout stays free for what a command outputs.
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
 }
 
 } // namespace
@@ -141,8 +142,9 @@ CLI::App *add_bridge_command(CLI::App &app, BridgeArguments &arguments) {
                    "On SIGTERM/SIGINT, wait this long for acknowledgements (s)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  command->add_flag("--stats", arguments.stats,
-                    "Print a JSON line of counters (published, acked, retries, slot lag) now and then, and at exit");
+  command->add_flag(
+      "--stats", arguments.stats,
+      "Print a JSON line of counters (published, acked, retries, slot lag) to stderr now and then, and at exit");
   command->add_option("--stats-interval", arguments.stats_interval_seconds, "Seconds between --stats lines")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
