@@ -33,6 +33,10 @@ void install_signal_handlers() {
 
 bool output_closed = false;
 
+// A target's VALUE as the README gives it: `null` is SQL NULL (JSON's
+// literal); every other text is matched as Value::text() (42 matches 42 and "42").
+MatchValue match_value(const std::string &text) { return text == "null" ? MatchValue(nullptr) : MatchValue(text); }
+
 void print_line(const std::string &line) {
   if (output_closed)
     return;
@@ -172,12 +176,12 @@ int listen(const ListenArguments &arguments) {
     } else if (arguments.keys) {
       std::vector<MatchValue> values;
       for (const auto &condition : target.conditions)
-        values.emplace_back(condition.second);
+        values.push_back(match_value(condition.second));
       subscriptions.push_back(client->subscribe(target.label, Key(values), on_event));
     } else {
       std::vector<std::pair<std::string, MatchValue>> conditions;
       for (const auto &[column, value] : target.conditions)
-        conditions.emplace_back(column, MatchValue(value));
+        conditions.emplace_back(column, match_value(value));
       subscriptions.push_back(client->subscribe(target.label, ColumnFilter(conditions), on_event));
     }
   }

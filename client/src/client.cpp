@@ -103,7 +103,7 @@ Subscription Client::subscribe(const std::string &label, const Key &key, EventCa
   auto state = new_state(label, Subscription::State::Kind::key, std::move(callback), options);
   std::vector<std::string> texts;
   for (const MatchValue &part : key.parts())
-    texts.push_back(part.text());
+    texts.push_back(detail::match_text(part));
   state->key = detail::canonical_key(texts);
   impl_->runtime->add_subscription(state);
   return Subscription(state);
@@ -115,7 +115,7 @@ Subscription Client::subscribe(const std::string &label, const ColumnFilter &fil
     throw UsageError("subscribe: a ColumnFilter needs at least one condition");
   auto state = new_state(label, Subscription::State::Kind::columns, std::move(callback), options);
   for (const auto &[column, value] : filter.conditions())
-    state->columns.emplace_back(column, value.text());
+    state->columns.emplace_back(column, detail::match_text(value));
   impl_->runtime->add_subscription(state);
   return Subscription(state);
 }

@@ -60,7 +60,11 @@ std::vector<std::string> NatsSource::filters_for(const std::string &label) const
       if (!first)
         subject += '.';
       first = false;
-      bridge::append_token(subject, text);
+      // SQL NULL's match text is its own subject token (`~~`), as the bridge publishes it.
+      if (text == kNullMatch)
+        bridge::append_token(subject, {}, true);
+      else
+        bridge::append_token(subject, text);
     }
     filters.push_back(std::move(subject));
   }

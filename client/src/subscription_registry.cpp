@@ -30,13 +30,17 @@ bool erase_from_bucket(Map &map, std::string_view key, const Subscription::State
 bool other_conditions_hold(const Subscription::State &subscription, const Row &row) {
   for (std::size_t i = 1; i < subscription.columns.size(); ++i) {
     const Value *value = row.find(subscription.columns[i].first);
-    if (!value || value->text() != subscription.columns[i].second)
+    if (!value || match_text(value) != subscription.columns[i].second)
       return false;
   }
   return true;
 }
 
 } // namespace
+
+std::string_view match_text(const Value *value) { return !value || value->is_null() ? kNullMatch : value->text(); }
+
+std::string match_text(const MatchValue &value) { return value.is_null() ? std::string(kNullMatch) : value.text(); }
 
 std::string canonical_key(const std::vector<std::string> &texts) {
   std::string key;
@@ -51,8 +55,7 @@ std::string canonical_key(const std::vector<std::string> &texts) {
 std::string row_key(const Message &message, const Row &row) {
   std::string key;
   for (const std::string &column : message.key_columns) {
-    const Value *value = row.find(column);
-    std::string_view text = value ? value->text() : std::string_view("null");
+    std::string_view text = match_text(row.find(column));
     key += std::to_string(text.size());
     key.push_back(':');
     key += text;
@@ -163,7 +166,7 @@ void SubscriptionRegistry::match(const Message &message, std::vector<Match> &out
       const Value *value = row.find(column);
       if (!value)
         continue;
-      auto bucket = by_value.find(value->text());
+      auto bucket = by_value.find(match_text(value));
       if (bucket == by_value.end())
         continue;
       several_sources = several_sources || out.size() > first;

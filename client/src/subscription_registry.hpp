@@ -52,7 +52,15 @@ struct StringHash {
 };
 template <typename T> using StringMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;
 
-// The canonical form of a record key: the values' texts, each length-prefixed.
+// The text a value is matched by: Value::text(), except for SQL NULL (and a
+// column the row lacks), which is kNullMatch. No value PostgreSQL sends can
+// have that text (text and jsonb hold no NUL character), so NULL never
+// matches the string "null", whose text() is the same as NULL's.
+inline constexpr std::string_view kNullMatch{"\0", 1};
+std::string_view match_text(const Value *value);
+std::string match_text(const MatchValue &value);
+
+// The canonical form of a record key: the values' match texts, each length-prefixed.
 std::string canonical_key(const std::vector<std::string> &texts);
 // The canonical key of `row` under the message's key columns.
 std::string row_key(const Message &message, const Row &row);

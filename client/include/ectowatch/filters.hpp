@@ -14,22 +14,25 @@
 namespace ectowatch {
 
 // One value to match, in the form Value::text() has: a string by its content,
-// a number, boolean or null by its JSON literal (so 42 and "42" both match 42).
+// a number or boolean by its JSON literal (so 42 and "42" both match 42).
+// nullptr matches SQL NULL only, never the string "null".
 class MatchValue {
 public:
   MatchValue(const char *text) : text_(text) {}
   MatchValue(std::string text) : text_(std::move(text)) {}
   MatchValue(std::string_view text) : text_(text) {}
   MatchValue(bool value) : text_(value ? "true" : "false") {}
-  MatchValue(std::nullptr_t) : text_("null") {}
+  MatchValue(std::nullptr_t) : text_("null"), null_(true) {}
   template <typename Integer,
             typename = std::enable_if_t<std::is_integral_v<Integer> && !std::is_same_v<Integer, bool>>>
   MatchValue(Integer value) : text_(std::to_string(value)) {}
 
   const std::string &text() const noexcept { return text_; }
+  bool is_null() const noexcept { return null_; }
 
 private:
   std::string text_;
+  bool null_ = false;
 };
 
 // One record: the values of the watcher's key columns, in the watcher's key
