@@ -25,6 +25,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 #include <thread>
 
 namespace ectowatch::cli {
@@ -98,6 +99,24 @@ void print_stats(const bridge::PublisherStats &stats, Client &client, const std:
   // stderr, as `listen --stats`: stdout stays free for what a command outputs.
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
+}
+
+// A row of a label the bridge did not publish so far: a durable watcher
+// created after the bridge started. Published from now on when the bridge
+// bridges every watcher; otherwise (a label list) said once and left out.
+bool admit_new_label(const std::string &label, bool every_watcher, std::set<std::string> &published,
+                     std::set<std::string> &left_out) {
+  if (!every_watcher) {
+    if (left_out.insert(label).second)
+      std::cerr << "ectowatch: rows of durable watcher \"" << label
+                << "\" are not bridged: it is not in the bridge's label list (they are confirmed in the slot "
+                   "unpublished; give no labels to bridge every durable watcher)\n";
+    return false;
+  }
+  bridge::check_label(label); // throws std::invalid_argument; holds for every label ectowatch_watch() accepts
+  published.insert(label);
+  std::cerr << "ectowatch: bridging durable watcher \"" << label << "\", created after the bridge started\n";
+  return true;
 }
 
 } // namespace
@@ -207,18 +226,35 @@ int bridge(const BridgeArguments &arguments) {
   // Callbacks run on the client's dispatch thread, one at a time, in commit order.
   std::atomic<std::uint64_t> last_lsn{0};
   std::atomic<bool> failed{false};
+  std::atomic<bool> unpublishable_label{false};
   auto publish = [&](const bridge::Outgoing &message) {
     if (!publisher->publish(message))
       failed = true; // shutdown with the window full: not confirmed, read again next time
   };
   bridge::OutgoingBuilder outgoing(arguments.prefix);
+  // Every label the slot carries reaches this callback, so a durable watcher
+  // created while the bridge runs is published too (without a label list),
+  // or named once as left out (with one), never confirmed away unseen.
+  std::set<std::string> published(labels.begin(), labels.end());
+  std::set<std::string> left_out;
   auto on_event = [&](const Event &event) {
+    const std::string &label = event.message().label;
     last_lsn = event.message().lsn;
+    try {
+      if (!published.count(label) && !admit_new_label(label, arguments.labels.empty(), published, left_out))
+        return;
+    } catch (const std::invalid_argument &error) {
+      // Not publishable, so not confirmable: the bridge stops before this row.
+      std::cerr << "ectowatch: " << error.what() << "\n";
+      tracker.abandon(event.message().lsn);
+      unpublishable_label = true;
+      raise(SIGTERM);
+      return;
+    }
     publish(outgoing.build(event));
   };
   std::vector<Subscription> subscriptions;
-  for (const std::string &label : labels)
-    subscriptions.push_back(client->subscribe(label, on_event));
+  subscriptions.push_back(client->subscribe_every_label(on_event));
   std::uint64_t resyncs = 0;
   std::string run_id = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   client->on_resync([&](const Resync &resync) {
@@ -226,7 +262,7 @@ int bridge(const BridgeArguments &arguments) {
       return; // truncated and dropped arrive as events; the others do not happen to a slot
     std::string_view reason = resync.reason == Resync::Reason::slot_created ? "slot_created" : "slot_lost";
     std::string sequence = run_id + "-" + std::to_string(++resyncs);
-    for (const std::string &label : labels)
+    for (const std::string &label : published)
       publish(
           bridge::outgoing_for_resync(arguments.prefix, label, reason, std::max<std::uint64_t>(last_lsn, 1), sequence));
   });
@@ -265,6 +301,8 @@ int bridge(const BridgeArguments &arguments) {
   subscriptions.clear();
   client.reset(); // confirms what JetStream acknowledged, and ends the stream cleanly
   publisher.reset();
+  if (unpublishable_label)
+    return kExitError; // said when it came; the slot keeps that row
   if (!complete) {
     std::cerr << "ectowatch: NATS did not acknowledge everything within --shutdown-timeout; the rest stays "
                  "unconfirmed in the slot and is published again by the next bridge (deduplicated by Nats-Msg-Id)\n";

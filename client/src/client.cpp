@@ -96,6 +96,12 @@ Subscription Client::subscribe(const std::string &label, EventCallback callback,
   return Subscription(state);
 }
 
+Subscription Client::subscribe_every_label(EventCallback callback, SubscribeOptions options) {
+  auto state = new_state(std::string(), Subscription::State::Kind::every_label, std::move(callback), options);
+  impl_->runtime->add_subscription(state);
+  return Subscription(state);
+}
+
 Subscription Client::subscribe(const std::string &label, const Key &key, EventCallback callback,
                                SubscribeOptions options) {
   if (key.parts().empty())

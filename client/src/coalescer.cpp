@@ -6,6 +6,8 @@ bool Coalescer::admit(const SubscriptionPtr &subscription, const Event &event, C
   if (!subscription->options.coalesce || event.kind() != Event::Kind::row)
     return true;
   std::string key = row_key(event.message(), event.row());
+  if (subscription->kind == Subscription::State::Kind::every_label)
+    key = event.message().label + '\n' + key; // one key's rows of two labels are two records (labels have no \n)
   auto [slot, fresh] = subscription->slots.try_emplace(key);
   if (!fresh) {
     slot->second.pending = event; // the latest wins; sent when the window ends

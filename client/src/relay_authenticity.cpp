@@ -28,6 +28,10 @@ constexpr const char *kRelayQuery =
     "SELECT (SELECT string_agg(label, ',') FROM ectowatch_watchers WHERE delivery = 'relay'), "
     "(SELECT string_agg(pid::text, ',') FROM ectowatch_relay_status "
     "WHERE database = current_database() AND pid IS NOT NULL)";
+// A row when this database's relay worker runs (the function, not the status
+// view, which reads pg_current_wal_lsn() and so fails on a standby).
+constexpr const char *kRelayRunningQuery =
+    "SELECT 1 FROM ectowatch_relay_workers() WHERE database = current_database() AND state = 'running'";
 
 } // namespace
 
@@ -75,7 +79,15 @@ bool RelayAuthenticity::authentic(PgConnection &on, std::string_view label, bool
   if (relayed || !labels_.count(label))
     return !relayed;
   // A relay watcher's message sent directly: the writer falls back to
-  // NOTIFY when the relay cannot run for it (pending_changes.cpp).
+  // NOTIFY when the relay cannot run for it (pending_changes.cpp), and did
+  // not wait for a starting worker. Neither does this check: it runs under
+  // the client's I/O lock, and ectowatch_relay_unavailable() can wait 5 s
+  // for a starting worker, then count a fallback sent meanwhile as forged.
+  try {
+    return !on.query_value(kRelayRunningQuery, {}).has_value();
+  } catch (const SqlError &) {
+    // An extension before 0.5.0 has no state column.
+  }
   try {
     return on.query_value("SELECT ectowatch_relay_unavailable()", {}).has_value();
   } catch (const SqlError &) {

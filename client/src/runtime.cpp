@@ -230,7 +230,11 @@ void Runtime::finish() noexcept {
 // --- subscriptions ------------------------------------------------------------------
 
 void Runtime::add_subscription(const std::shared_ptr<Subscription::State> &state) {
-  if (state->label.empty())
+  bool every_label = state->kind == Subscription::State::Kind::every_label;
+  if (every_label && !durable_)
+    throw UsageError("subscribe_every_label: only a durable client (Client(conninfo, Durable{...})) reads every "
+                     "label at once; subscribe to each label instead");
+  if (state->label.empty() && !every_label)
     throw UsageError("subscribe: the label must not be empty");
   state->id = next_subscription_id_++;
   std::weak_ptr<Runtime> self = weak_from_this();
@@ -239,6 +243,8 @@ void Runtime::add_subscription(const std::shared_ptr<Subscription::State> &state
       runtime->remove_subscription(subscription);
   };
   registry_.add(state);
+  if (every_label)
+    return;                    // a slot carries every label: nothing to ask of the server
   label_changed(state->label); // also for a label already wanted: a NATS Key subscription needs its own filter
 }
 
@@ -246,7 +252,8 @@ void Runtime::remove_subscription(Subscription::State &subscription) {
   if (!subscription.active.exchange(false))
     return;
   registry_.remove(subscription);
-  label_changed(subscription.label);
+  if (subscription.kind != Subscription::State::Kind::every_label)
+    label_changed(subscription.label);
   // Wait for a callback running on another thread; from the dispatching
   // thread itself (unsubscribing inside a callback) there is nothing to wait for.
   if (!dispatcher_.on_dispatching_thread())

@@ -65,6 +65,10 @@ std::string row_key(const Message &message, const Row &row) {
 
 bool SubscriptionRegistry::add(const SubscriptionPtr &subscription) {
   std::lock_guard lock(mutex_);
+  if (subscription->kind == Subscription::State::Kind::every_label) {
+    every_label_.push_back(subscription);
+    return false;
+  }
   LabelIndex &index = labels_[subscription->label];
   switch (subscription->kind) {
   case Subscription::State::Kind::all:
@@ -73,6 +77,8 @@ bool SubscriptionRegistry::add(const SubscriptionPtr &subscription) {
   case Subscription::State::Kind::key:
     index.by_key[subscription->key].push_back(subscription);
     break;
+  case Subscription::State::Kind::every_label:
+    break; // handled above
   case Subscription::State::Kind::columns: {
     const auto &[column, value] = subscription->columns.front();
     index.by_column[column][value].push_back(subscription);
@@ -84,6 +90,10 @@ bool SubscriptionRegistry::add(const SubscriptionPtr &subscription) {
 
 bool SubscriptionRegistry::remove(const Subscription::State &subscription) {
   std::lock_guard lock(mutex_);
+  if (subscription.kind == Subscription::State::Kind::every_label) {
+    erase_from(every_label_, subscription);
+    return false;
+  }
   auto found = labels_.find(subscription.label);
   if (found == labels_.end())
     return false;
@@ -99,6 +109,8 @@ bool SubscriptionRegistry::remove(const Subscription::State &subscription) {
     if (!erase_from_bucket(index.by_key, subscription.key, subscription))
       return false;
     break;
+  case Subscription::State::Kind::every_label:
+    return false; // handled above
   case Subscription::State::Kind::columns: {
     auto column = index.by_column.find(subscription.columns.front().first);
     if (column == index.by_column.end() ||
@@ -130,7 +142,7 @@ const SubscriptionRegistry::LabelIndex *SubscriptionRegistry::find_locked(std::s
 
 bool SubscriptionRegistry::wants(std::string_view label) const {
   std::lock_guard lock(mutex_);
-  return labels_.find(label) != labels_.end();
+  return !every_label_.empty() || labels_.find(label) != labels_.end();
 }
 
 std::vector<std::string> SubscriptionRegistry::labels() const {
@@ -145,15 +157,18 @@ void SubscriptionRegistry::match(const Message &message, std::vector<Match> &out
   out.clear();
   std::lock_guard lock(mutex_);
   const LabelIndex *found = find_locked(message.label);
-  if (!found)
+  if (!found && every_label_.empty())
     return;
-  const LabelIndex &index = *found;
+  static const LabelIndex no_label_subscription;
+  const LabelIndex &index = found ? *found : no_label_subscription;
   for (std::size_t row_index = 0; row_index < message.rows.size(); ++row_index) {
     const Row &row = message.rows[row_index];
     std::size_t first = out.size();
+    for (const SubscriptionPtr &subscription : every_label_)
+      out.push_back({row_index, subscription});
+    bool several_sources = !every_label_.empty() && !index.all.empty();
     for (const SubscriptionPtr &subscription : index.all)
       out.push_back({row_index, subscription});
-    bool several_sources = false;
     if (!index.by_key.empty()) {
       auto bucket = index.by_key.find(row_key(message, row));
       if (bucket != index.by_key.end()) {
@@ -182,13 +197,13 @@ void SubscriptionRegistry::match(const Message &message, std::vector<Match> &out
 }
 
 std::vector<SubscriptionPtr> SubscriptionRegistry::all_of(const std::string &label) const {
-  std::vector<SubscriptionPtr> result;
   std::lock_guard lock(mutex_);
+  std::vector<SubscriptionPtr> result = every_label_;
   auto found = labels_.find(label);
   if (found == labels_.end())
     return result;
   const LabelIndex &index = found->second;
-  result = index.all;
+  result.insert(result.end(), index.all.begin(), index.all.end());
   for (const auto &[key, list] : index.by_key)
     result.insert(result.end(), list.begin(), list.end());
   for (const auto &[column, by_value] : index.by_column)

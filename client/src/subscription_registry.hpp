@@ -18,10 +18,10 @@ namespace ectowatch {
 
 // One subscription. Owned by the registry; Subscription handles hold a weak_ptr.
 struct Subscription::State {
-  enum class Kind { all, key, columns };
+  enum class Kind { all, key, columns, every_label };
 
   std::uint64_t id = 0;
-  std::string label;
+  std::string label; // empty for Kind::every_label
   Kind kind = Kind::all;
   std::string key;                                          // Kind::key: canonical key
   std::vector<std::pair<std::string, std::string>> columns; // Kind::columns: (column, value text)
@@ -67,7 +67,8 @@ std::string row_key(const Message &message, const Row &row);
 
 class SubscriptionRegistry {
 public:
-  // Returns true when `label` had no subscription before.
+  // Returns true when `label` had no subscription before (never for
+  // Kind::every_label, which no server-side subscription follows).
   bool add(const SubscriptionPtr &subscription);
   // Returns true when `label` has no subscription left.
   bool remove(const Subscription::State &subscription);
@@ -100,6 +101,7 @@ private:
 
   mutable std::mutex mutex_;
   StringMap<LabelIndex> labels_;
+  std::vector<SubscriptionPtr> every_label_;       // Kind::every_label: wants every label's rows
   mutable std::string last_label_;                 // under mutex_
   mutable const LabelIndex *last_index_ = nullptr; // labels_[last_label_]; null after a label is removed
 };

@@ -275,6 +275,12 @@ public:
   // client LISTENs on the label (if connected): rows committed from then on
   // are delivered. So "subscribe, load the table, then start()" misses nothing.
   [[nodiscard]] Subscription subscribe(const std::string &label, EventCallback callback, SubscribeOptions options = {});
+  // Durable clients only: every row of every watcher the slot carries,
+  // including watchers created after this call (Event::label says whose), so
+  // a relay of the whole slot (ectowatch bridge) never confirms rows of a new
+  // watcher unseen. Throws UsageError on a notify or NATS client, whose
+  // server-side subscriptions are per label.
+  [[nodiscard]] Subscription subscribe_every_label(EventCallback callback, SubscribeOptions options = {});
   // One record.
   [[nodiscard]] Subscription subscribe(const std::string &label, const Key &key, EventCallback callback,
                                        SubscribeOptions options = {});
