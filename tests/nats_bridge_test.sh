@@ -199,6 +199,85 @@ check "late watcher outside the label list: said once" "1" \
 "$cli" unwatch nb_late_inserted >/dev/null
 sql "SELECT pg_drop_replication_slot('nb_late')" >/dev/null
 sql "SELECT pg_drop_replication_slot('nb_late_listed')" >/dev/null
+
+# --- Long keys: a subject beyond the server's control line --------------------------
+# A 2,820-byte URL escapes to ~5,650 bytes and 450 CJK characters to 4,050:
+# nats-server closes a connection that sends such a subject. Such values are
+# hashed tokens (docs/protocol.md, format 2): the rows after them flow on,
+# and a Key subscription of the long value still gets its row.
+long_url="https://example.com/$(python3 -c 'print("/".join("segment-%04d~x" % i for i in range(200)))')"
+long_url="${long_url:0:2820}"
+cjk="$(python3 -c 'print("日本語" * 150)')"
+sql "DROP TABLE IF EXISTS nb_long"
+sql "CREATE TABLE nb_long (k text PRIMARY KEY)"
+"$cli" watch nb_long inserted --delivery durable >/dev/null
+start_bridge long --slot nb_long --nats "$NATS_URL" --stream NB_LONG --prefix nbg nb_long_inserted
+wait_for_slot nb_long
+# A Key subscriber of the CJK value, listening before the rows come (an
+# ephemeral consumer reads new messages only).
+"$cli" listen --nats "$NATS_URL" --stream NB_LONG --prefix nbg --keys --count 1 --timeout 60 \
+  "nb_long_inserted:k=$cjk" >"$work/long_key.out" 2>"$work/long_key.err" &
+long_listener=$!
+for ((i = 0; i < 100; i++)); do
+  [ "$(curl -sf "http://127.0.0.1:$NATS_MONITOR_PORT/jsz?streams=true" | python3 -c '
+import json, sys
+for account in json.load(sys.stdin).get("account_details", []):
+    for stream in account.get("stream_detail", []):
+        if stream["name"] == "NB_LONG":
+            print(stream["state"].get("consumer_count", 0))')" -ge 4 ] && break # the key's and 3 event subjects' (2.9: one filter each)
+  sleep 0.1
+done
+psql -X -q -v ON_ERROR_STOP=1 -v url="$long_url" -v cjk="$cjk" <<'SQL'
+INSERT INTO nb_long VALUES (:'url');
+INSERT INTO nb_long VALUES (:'cjk');
+INSERT INTO nb_long SELECT 'after-' || g FROM generate_series(1, 100) g;
+SQL
+"$nats_check" read "$NATS_URL" NB_LONG long 'nbg.>' nbg 102 30 >"$work/long.out"
+check "long keys: both long rows and the 100 after them are in the stream" "102" "$(grep -c '"row":' "$work/long.out")"
+check "long keys: the URL's token is ~h and its SHA-256" \
+  "nbg.nb_long_inserted.~h$(printf '%s' "$long_url" | sha256sum | cut -c1-64)" \
+  "$(grep -F "\"k\":\"${long_url:0:40}" "$work/long.out" | grep -o '"subject":"[^"]*"' | cut -d'"' -f4)"
+wait "$long_listener"
+check "long keys: the Key subscriber of the CJK value exits 0 (--count 1 reached)" "0" "$?"
+check "long keys: and got that row" "$cjk" \
+  "$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["row"]["k"])' "$work/long_key.out" 2>&1)"
+stop_bridge "long keys"
+check "long keys: the bridge never lost NATS" "0" "$(grep -c 'NATS disconnected' "$work/long.err")"
+"$cli" unwatch nb_long_inserted >/dev/null
+sql "SELECT pg_drop_replication_slot('nb_long')" >/dev/null
+
+# --- Two prefixes in one stream: Nats-Msg-Id names its source ------------------------
+# The same row bridged twice (two slots, two prefixes) has one LSN and row
+# index: with ids of <lsn>-<row> alone JetStream kept one copy. The id now
+# starts with the database's source (system identifier, timeline, database)
+# and the prefix (docs/protocol.md). A stream that also takes another
+# prefix is refused unless --shared-stream says it is meant.
+"$nats_check" stream "$NATS_URL" NB_SHARED 'nbs1.>' 'nbs2.>'
+"$cli" bridge --slot nb_shared1 --nats "$NATS_URL" --stream NB_SHARED --prefix nbs1 nb_orders_inserted \
+  >/dev/null 2>"$work/shared_refused.err"
+check "shared stream: refused without --shared-stream (exit 1)" "1" "$?"
+check "shared stream: saying which subjects and what to do" "1" \
+  "$(grep -c 'also takes nbs2.> .*--shared-stream' "$work/shared_refused.err")"
+sql "SELECT pg_drop_replication_slot('nb_shared1') FROM pg_replication_slots WHERE slot_name = 'nb_shared1'" >/dev/null
+start_bridge shared1 --slot nb_shared1 --nats "$NATS_URL" --stream NB_SHARED --prefix nbs1 --shared-stream nb_orders_inserted
+shared1_pid=$bridge_pid
+wait_for_slot nb_shared1
+start_bridge shared2 --slot nb_shared2 --nats "$NATS_URL" --stream NB_SHARED --prefix nbs2 --shared-stream nb_orders_inserted
+wait_for_slot nb_shared2
+sql "TRUNCATE nb_orders"
+sql "INSERT INTO nb_orders SELECT g, 'shared ' || g FROM generate_series(1, 50) g"
+"$nats_check" read "$NATS_URL" NB_SHARED s1 'nbs1.nb_orders_inserted.*' nbs1 50 30 >"$work/shared1.out"
+"$nats_check" read "$NATS_URL" NB_SHARED s2 'nbs2.nb_orders_inserted.*' nbs2 50 30 >"$work/shared2.out"
+check "shared stream: prefix nbs1 has the 50 rows" "50" "$(rows_of "$work/shared1.out" | wc -l)"
+check "shared stream: prefix nbs2 has them too (none taken for a duplicate)" "50" "$(rows_of "$work/shared2.out" | wc -l)"
+source_id="$(sql "SELECT s.system_identifier || '-' || ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int || '-' || d.oid FROM pg_control_system() s, pg_database d WHERE d.datname = current_database()")"
+check "shared stream: ids are <system id>-<timeline>-<database oid>-<prefix>-<lsn>-<row>" "50" \
+  "$(rows_of "$work/shared2.out" | cut -d' ' -f2 | grep -c "^$source_id-nbs2-[0-9A-F]*/[0-9A-F]*-[0-9]*$")"
+stop_bridge "shared2"
+bridge_pid=$shared1_pid
+stop_bridge "shared1"
+sql "SELECT pg_drop_replication_slot('nb_shared1')" >/dev/null
+sql "SELECT pg_drop_replication_slot('nb_shared2')" >/dev/null
 stop_nats
 
 # --- 5. A 3-node cluster, the stream leader killed mid-stream ----------------------

@@ -44,7 +44,8 @@ void OutgoingBuilder::start(const Event &event, std::string_view op) {
   out_.label = event.label();
   out_.op = op;
   out_.subject = subject_head_;
-  out_.msg_id = out_.lsn_text;
+  out_.msg_id = msg_id_head_;
+  out_.msg_id += out_.lsn_text;
   out_.msg_id += '-';
 }
 
@@ -61,6 +62,17 @@ const Outgoing &OutgoingBuilder::build(const Event &event) {
       append_token(out_.subject, value->text(), value->is_null());
     }
     append_number(out_.msg_id, static_cast<std::uint64_t>(&row - event.message().rows.data()));
+    if (out_.subject.size() > kMaxSubjectBytes) {
+      // Even hashed, the key tokens do not fit (subject.hpp): the row's
+      // readers are told it was dropped, and the rows after it flow on.
+      out_.subject = subject_head_;
+      out_.subject += '.';
+      out_.subject += kDroppedToken;
+      out_.payload = "{\"event\":\"dropped\",\"label\":";
+      append_json_string(out_.payload, event.label());
+      out_.payload += ",\"count\":1,\"reason\":\"subject_too_long\"";
+      break;
+    }
     out_.payload = payload_head_;
     out_.payload += ",\"row\":";
     out_.payload += row.json();

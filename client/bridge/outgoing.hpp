@@ -16,7 +16,11 @@ namespace ectowatch::bridge {
 // share of a row's CPU). Used by one thread at a time.
 class OutgoingBuilder {
 public:
-  explicit OutgoingBuilder(std::string prefix) : prefix_(std::move(prefix)) {}
+  // `source`: Client::source_id() of the database the events come from.
+  // With the prefix it makes each Nats-Msg-Id unique across clusters,
+  // restores, failovers and bridges sharing a stream (docs/protocol.md).
+  OutgoingBuilder(std::string prefix, const std::string &source)
+      : prefix_(std::move(prefix)), msg_id_head_(source + "-" + prefix_ + "-") {}
 
   // A row, a TRUNCATE or dropped rows; valid until the next call. Throws
   // std::invalid_argument when a key column is missing from the row (cannot
@@ -27,6 +31,7 @@ private:
   void start(const Event &event, std::string_view op);
 
   const std::string prefix_;
+  const std::string msg_id_head_; // <source>-<prefix>-
   Outgoing out_;
   // The head of a row's payload and its subject's <prefix>.<label>, for:
   std::string head_label_, head_table_, head_op_;

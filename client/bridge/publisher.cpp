@@ -1,5 +1,7 @@
 #include "publisher.hpp"
 
+#include "subject.hpp"
+
 #include <ectowatch/protocol.hpp>
 
 #include <algorithm>
@@ -12,6 +14,9 @@
 namespace ectowatch::bridge {
 
 namespace {
+
+// The Ectowatch-Format header's text (docs/protocol.md).
+const std::string kFormatHeader = std::to_string(kSubjectFormat);
 
 constexpr std::chrono::milliseconds kBackoffInitial{100};
 constexpr std::chrono::milliseconds kBackoffMax{5000};
@@ -109,12 +114,23 @@ void Publisher::ensure_stream() {
   natsStatus status = js_GetStreamInfo(&info, js_, options_.stream.c_str(), nullptr, &code);
   if (status == NATS_OK) {
     bool covered = false;
-    for (int i = 0; i < info->Config->SubjectsLen; ++i)
-      covered = covered || options_.subjects == info->Config->Subjects[i];
+    std::string others;
+    for (int i = 0; i < info->Config->SubjectsLen; ++i) {
+      if (options_.subjects == info->Config->Subjects[i])
+        covered = true;
+      else
+        others += std::string(others.empty() ? "" : ", ") + info->Config->Subjects[i];
+    }
     jsStreamInfo_Destroy(info);
     if (!covered)
       throw StreamMismatch("stream " + options_.stream + " exists but does not take the subjects " + options_.subjects +
                            ": add them to it (nats stream edit) or pass --stream/--prefix of a stream that does");
+    // Another source's messages would share this stream's limits (one
+    // source's burst ages the other's rows out) and its duplicate window.
+    if (!others.empty() && !options_.shared_stream)
+      throw StreamMismatch("stream " + options_.stream + " also takes " + others +
+                           " (another bridge's prefix?): give this bridge a stream of its own (--stream), or pass "
+                           "--shared-stream if sharing its limits is intended");
     return;
   }
   if (status != NATS_NOT_FOUND && code != JSStreamNotFoundErr)
@@ -147,7 +163,7 @@ bool Publisher::publish(const Outgoing &message) {
   if (status == NATS_OK)
     status = natsMsgHeader_Set(msg, "Nats-Msg-Id", message.msg_id.c_str());
   if (status == NATS_OK)
-    status = natsMsgHeader_Set(msg, "Ectowatch-Format", "1");
+    status = natsMsgHeader_Set(msg, "Ectowatch-Format", kFormatHeader.c_str());
   if (status == NATS_OK)
     status = natsMsgHeader_Set(msg, "Ectowatch-Op", message.op.c_str());
   if (status == NATS_OK)
@@ -272,6 +288,14 @@ void Publisher::begin_shutdown(Clock::time_point deadline) {
   std::lock_guard lock(mutex_);
   shutdown_deadline_ = deadline;
   room_.notify_all();
+}
+
+std::optional<std::string> Publisher::closed_for_good() const {
+  if (!connection_ || closing_on_purpose || natsConnection_Status(connection_) != NATS_CONN_STATUS_CLOSED)
+    return std::nullopt;
+  const char *text = nullptr;
+  natsStatus status = natsConnection_GetLastError(connection_, &text);
+  return std::string(text && *text ? text : natsStatus_GetText(status));
 }
 
 PublisherStats Publisher::stats() const {

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -46,6 +47,7 @@ struct PublisherOptions {
   std::int64_t max_bytes = -1;      // -1: no limit
   std::int64_t max_msgs = -1;       // -1: no limit
   std::int64_t duplicate_window_seconds = 120;
+  bool shared_stream = false; // publish into a stream that also takes other subjects
   std::chrono::milliseconds ack_timeout{5000};
 };
 
@@ -91,6 +93,9 @@ public:
   // From now on publish() gives up waiting for room at `deadline`.
   void begin_shutdown(Clock::time_point deadline);
   PublisherStats stats() const;
+  // Why the connection is closed for good (libnats gave up: no reconnect
+  // follows), or nothing while it is up or reconnecting.
+  std::optional<std::string> closed_for_good() const;
   const std::string &last_error() const { return last_error_; }
 
 private:

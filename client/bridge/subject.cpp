@@ -1,5 +1,7 @@
 #include "subject.hpp"
 
+#include <openssl/sha.h>
+
 #include <stdexcept>
 
 namespace ectowatch::bridge {
@@ -7,6 +9,7 @@ namespace ectowatch::bridge {
 namespace {
 
 constexpr char kHex[] = "0123456789ABCDEF";
+constexpr char kLowerHex[] = "0123456789abcdef"; // hashed tokens: `~h` and a lower-case letter, as no escape
 
 bool plain(unsigned char byte) {
   return (byte >= 'A' && byte <= 'Z') || (byte >= 'a' && byte <= 'z') || (byte >= '0' && byte <= '9') || byte == '_' ||
@@ -43,6 +46,19 @@ void append_token(std::string &subject, std::string_view text, bool null) {
     subject += '~';
     return;
   }
+  std::size_t escaped = 0;
+  for (unsigned char byte : text)
+    escaped += plain(byte) ? 1 : 3;
+  if (escaped > kMaxTokenBytes) {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char *>(text.data()), text.size(), digest);
+    subject += kHashedTokenStart;
+    for (unsigned char byte : digest) {
+      subject += kLowerHex[byte >> 4];
+      subject += kLowerHex[byte & 15];
+    }
+    return;
+  }
   for (unsigned char byte : text) {
     if (plain(byte)) {
       subject += static_cast<char>(byte);
@@ -60,7 +76,19 @@ std::string escape_token(std::string_view text, bool null) {
   return token;
 }
 
+bool is_hashed_token(std::string_view token) {
+  if (token.size() != kHashedTokenStart.size() + 2 * SHA256_DIGEST_LENGTH || token.substr(0, 2) != kHashedTokenStart)
+    return false;
+  for (char c : token.substr(2))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return false;
+  return true;
+}
+
 std::optional<std::string> unescape_token(std::string_view token) {
+  if (is_hashed_token(token))
+    throw std::invalid_argument("subject token \"" + std::string(token) +
+                                "\" is a hashed long key value: read the value from the message's row");
   if (token == "~~")
     return std::nullopt;
   if (token == "~")

@@ -151,6 +151,8 @@ CLI::App *add_bridge_command(CLI::App &app, BridgeArguments &arguments) {
                    "A created stream's Nats-Msg-Id dedupe window (s)")
       ->check(CLI::Range(120, 86400))
       ->capture_default_str();
+  command->add_flag("--shared-stream", arguments.shared_stream,
+                    "Publish into an existing stream that also takes other subjects (another prefix's)");
   command
       ->add_option("--ack-timeout", arguments.ack_timeout_seconds,
                    "Publish again what JetStream has not acknowledged after this many seconds")
@@ -173,6 +175,7 @@ CLI::App *add_bridge_command(CLI::App &app, BridgeArguments &arguments) {
 
 int bridge(const BridgeArguments &arguments) {
   std::vector<std::string> labels;
+  std::string source; // Client::source_id(): part of every Nats-Msg-Id
   std::unique_ptr<Client> client;
   bridge::ConfirmTracker tracker; // outlives the client, which asks it what to confirm
   bridge::PublisherOptions options{.url = arguments.nats_url,
@@ -184,6 +187,7 @@ int bridge(const BridgeArguments &arguments) {
                                    .max_bytes = arguments.max_bytes,
                                    .max_msgs = arguments.max_msgs,
                                    .duplicate_window_seconds = arguments.duplicate_window_seconds,
+                                   .shared_stream = arguments.shared_stream,
                                    .ack_timeout = seconds(arguments.ack_timeout_seconds)};
   auto publisher = std::make_unique<bridge::Publisher>(options, tracker);
   constexpr int kRun = -1; // set up: the bridge runs
@@ -196,7 +200,9 @@ int bridge(const BridgeArguments &arguments) {
     // A small read-ahead: memory stays bounded by it and the window, and a
     // full window soon stops the slot from being read.
     ClientOptions client_options{.application_name = "ectowatch bridge", .max_buffered_bytes = 8u << 20};
-    labels = bridged_labels(arguments.labels, Client(arguments.dsn, client_options).watchers());
+    Client setup(arguments.dsn, client_options);
+    labels = bridged_labels(arguments.labels, setup.watchers());
+    source = setup.source_id();
     install_stop_signal();
     // NATS first, retried with backoff: the slot is only read once rows can go somewhere.
     for (auto backoff = std::chrono::milliseconds(100);;
@@ -231,7 +237,7 @@ int bridge(const BridgeArguments &arguments) {
     if (!publisher->publish(message))
       failed = true; // shutdown with the window full: not confirmed, read again next time
   };
-  bridge::OutgoingBuilder outgoing(arguments.prefix);
+  bridge::OutgoingBuilder outgoing(arguments.prefix, source);
   // Every label the slot carries reaches this callback, so a durable watcher
   // created while the bridge runs is published too (without a label list),
   // or named once as left out (with one), never confirmed away unseen.
@@ -273,7 +279,15 @@ int bridge(const BridgeArguments &arguments) {
 
   client->start();
   auto next_stats = Clock::now() + seconds(arguments.stats_interval_seconds);
+  bool nats_closed = false;
   while (!signalled(100)) {
+    if (auto why = publisher->closed_for_good()) {
+      // Staying up would publish nothing and confirm nothing, for ever.
+      std::cerr << "ectowatch: NATS closed the connection and will not reconnect (" << *why
+                << "): stopping; what JetStream did not acknowledge stays in the slot for the next bridge\n";
+      nats_closed = true;
+      break;
+    }
     publisher->tick();
     if (arguments.stats && Clock::now() >= next_stats) {
       print_stats(publisher->stats(), *client, arguments.slot);
@@ -283,7 +297,7 @@ int bridge(const BridgeArguments &arguments) {
 
   // SIGTERM/SIGINT: stop reading, let in-flight messages be acknowledged
   // (publishing again what fails), confirm, exit.
-  auto deadline = Clock::now() + seconds(arguments.shutdown_timeout_seconds);
+  auto deadline = nats_closed ? Clock::now() : Clock::now() + seconds(arguments.shutdown_timeout_seconds);
   publisher->begin_shutdown(deadline);
   std::thread stopper([&] { client->stop(); });
   while (tracker.in_flight() > 0 && Clock::now() < deadline) {
@@ -301,7 +315,7 @@ int bridge(const BridgeArguments &arguments) {
   subscriptions.clear();
   client.reset(); // confirms what JetStream acknowledged, and ends the stream cleanly
   publisher.reset();
-  if (unpublishable_label)
+  if (unpublishable_label || nats_closed)
     return kExitError; // said when it came; the slot keeps that row
   if (!complete) {
     std::cerr << "ectowatch: NATS did not acknowledge everything within --shutdown-timeout; the rest stays "

@@ -22,6 +22,7 @@ struct BridgeArguments {
   std::int64_t max_bytes = -1;
   std::int64_t max_msgs = -1;
   std::int64_t duplicate_window_seconds = 120;
+  bool shared_stream = false;
   double ack_timeout_seconds = 5;
   double shutdown_timeout_seconds = 30;
   bool stats = false;

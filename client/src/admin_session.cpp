@@ -95,4 +95,17 @@ std::optional<std::string> AdminSession::extension_version() {
   return query_value("extension_version", "SELECT extversion FROM pg_extension WHERE extname = 'ectowatch'", {});
 }
 
+// The timeline is the current WAL file's (pg_walfile_name), not the last
+// checkpoint's: after a promotion the checkpoint can lag for minutes.
+std::string AdminSession::source_id() {
+  auto id = query_value("source_id",
+                        "SELECT s.system_identifier || '-' || "
+                        "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int || '-' || d.oid "
+                        "FROM pg_control_system() s, pg_database d WHERE d.datname = current_database()",
+                        {});
+  if (!id)
+    throw ProtocolError("source_id: the server returned no system identifier", "", "");
+  return *id;
+}
+
 } // namespace ectowatch::detail

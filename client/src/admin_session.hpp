@@ -27,6 +27,7 @@ public:
   // The extension's installed version in this database; nullopt when the
   // extension is not installed.
   std::optional<std::string> extension_version();
+  std::string source_id();
 
 private:
   std::optional<std::string> query_value(const char *what, const std::string &sql,

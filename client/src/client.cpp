@@ -75,6 +75,7 @@ std::vector<WatcherInfo> Client::watchers() { return impl_->admin.watchers(); }
 std::vector<SlotInfo> Client::slots() { return impl_->admin.slots(); }
 bool Client::drop_slot(const std::string &name) { return impl_->admin.drop_slot(name); }
 std::optional<std::string> Client::extension_version() { return impl_->admin.extension_version(); }
+std::string Client::source_id() { return impl_->admin.source_id(); }
 
 namespace {
 

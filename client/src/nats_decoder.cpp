@@ -179,7 +179,8 @@ void decode_nats_message(std::string_view prefix, std::string_view subject, std:
   if (fields.label != parts.label)
     fail(subject, payload, "its label \"" + fields.label + "\" is not the subject's");
   std::string_view last = parts.tokens.back();
-  bool marker = parts.tokens.size() == 1 && last.size() > 1 && last[0] == '~' && last[1] >= 'a' && last[1] <= 'z';
+  bool marker = parts.tokens.size() == 1 && last.size() > 1 && last[0] == '~' && last[1] >= 'a' && last[1] <= 'z' &&
+                !bridge::is_hashed_token(last); // a long key value's token (subject.hpp), not an event
   if (!marker) {
     decode_row(subject, payload, parts, fields, out, bad_rows);
   } else if (last == bridge::kTruncatedToken) {

@@ -60,6 +60,20 @@ BOOST_AUTO_TEST_CASE(a_composite_hostile_key_is_as_many_columns_as_tokens) {
   BOOST_TEST(message->truncated);
 }
 
+// A long key value's token is hashed (subject.hpp): a row, not an event, and
+// checked by hashing the row's value.
+BOOST_AUTO_TEST_CASE(a_long_key_is_a_hashed_token) {
+  std::string url = "https://example.com/" + std::string(400, 'p');
+  std::string token = ectowatch::bridge::escape_token(url);
+  BOOST_REQUIRE(ectowatch::bridge::is_hashed_token(token));
+  std::string payload = R"({"label":"links_inserted","table":"public.links","op":"inserted","row":{"url":")" + url +
+                        R"("},"lsn":"0/10"})";
+  auto message = only_message(decode("ew.links_inserted." + token, payload));
+  BOOST_TEST(message->rows[0].get<std::string>("url") == url);
+  std::string other = ectowatch::bridge::escape_token(url + "x");
+  BOOST_CHECK_THROW(decode("ew.links_inserted." + other, payload), ProtocolError);
+}
+
 BOOST_AUTO_TEST_CASE(a_row_under_another_keys_subject_is_refused) {
   BOOST_CHECK_THROW(
       decode("ew.orders_inserted.43",

@@ -9,6 +9,8 @@
 //   nats_check publish URL STREAM PREFIX COUNT BYTES WINDOW
 //       the bare asynchronous publisher of bench/run: COUNT messages with the
 //       bridge's subjects, headers and payload size; prints messages/s.
+//   nats_check stream URL STREAM SUBJECT...
+//       creates a stream that takes these subjects (a stream shared by prefixes).
 //   nats_check latency URL SUBJECT COUNT
 //       a core subscriber: for each message, now minus the payload's row
 //       "at" (microseconds since the epoch); prints p50 and p99 in ms.
@@ -301,11 +303,40 @@ int latency(int argc, char **argv) {
 
 } // namespace
 
+int create_stream(int argc, char **argv) {
+  if (argc < 5) {
+    std::fprintf(stderr, "usage: nats_check stream URL STREAM SUBJECT...\n");
+    return 2;
+  }
+  natsConnection *connection = connect(argv[2]);
+  jsCtx *js = nullptr;
+  natsStatus status = natsConnection_JetStream(&js, connection, nullptr);
+  if (status != NATS_OK)
+    die("jetstream", status);
+  std::vector<const char *> subjects(argv + 4, argv + argc);
+  jsStreamConfig config;
+  jsStreamConfig_Init(&config);
+  config.Name = argv[3];
+  config.Subjects = subjects.data();
+  config.SubjectsLen = static_cast<int>(subjects.size());
+  config.Storage = js_FileStorage;
+  jsStreamInfo *info = nullptr;
+  status = js_AddStream(&info, js, &config, nullptr, nullptr);
+  if (status != NATS_OK)
+    die("add stream", status);
+  jsStreamInfo_Destroy(info);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(connection);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && (std::strcmp(argv[1], "read") == 0 || std::strcmp(argv[1], "create") == 0))
     return read(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "publish") == 0)
     return publish(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "stream") == 0)
+    return create_stream(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "latency") == 0)
     return latency(argc, argv);
   std::fprintf(stderr, "usage: see the comment at the top of tests/nats/nats_check.cpp\n");

@@ -112,3 +112,27 @@ BOOST_AUTO_TEST_CASE(prefixes_and_labels) {
   for (const char *label : {"", "a.b", "a b", "*", ">", "~x"})
     BOOST_CHECK_THROW(check_label(label), std::invalid_argument);
 }
+
+// Format 2: a value whose escaped token is longer than kMaxTokenBytes is
+// `~h` and the hex SHA-256 of its text, so no key makes a subject longer
+// than the server's control line; at the limit a token is still escaped.
+BOOST_AUTO_TEST_CASE(long_values_are_hashed_tokens) {
+  BOOST_TEST(escape_token(std::string(300, 'x')) ==
+             "~h0d4e2ca9e9cbced7a7a5380eb29e1a3783b9b6d0db72de36a1051038e1c1fbc7");
+  std::string cjk;
+  for (int i = 0; i < 86; ++i)
+    cjk += "日";
+  BOOST_TEST(escape_token(cjk) == "~hbd6e4fa4fe35559113bbefc0f3f562935f8cfe90d6fe7c52085aa5af888cba56");
+  BOOST_TEST(is_hashed_token(escape_token(cjk)));
+  BOOST_CHECK_THROW(unescape_token(escape_token(cjk)), std::invalid_argument);
+  round_trip(std::string(kMaxTokenBytes, 'x')); // 256 plain bytes: kept
+  std::string at_limit, over_limit;
+  for (int i = 0; i < 28; ++i)
+    at_limit += "日"; // 28 x 9 = 252 escaped bytes
+  over_limit = at_limit + "日";
+  round_trip(at_limit);
+  BOOST_TEST(is_hashed_token(escape_token(over_limit)));
+  BOOST_TEST(is_hashed_token(escape_token(std::string(kMaxTokenBytes + 1, 'x'))));
+  BOOST_TEST(!is_hashed_token("~hABC"));
+  BOOST_TEST(!is_hashed_token(escape_token("~h")));
+}

@@ -270,6 +270,12 @@ public:
   // The ectowatch extension's version installed in this database (e.g.
   // "0.4.0"); nothing when it is not installed.
   std::optional<std::string> extension_version();
+  // Where this database's WAL positions are unique: `<system identifier>-
+  // <timeline>-<database oid>` (e.g. "7412..-1-16384"). A restored or
+  // promoted copy has another timeline, another cluster another system
+  // identifier, so an LSN plus this names one change (the bridge's Nats-Msg-Id).
+  // Throws SqlError when pg_control_system() was revoked from the role.
+  std::string source_id();
 
   // Every row of a watcher (label = channel). When subscribe() returns, the
   // client LISTENs on the label (if connected): rows committed from then on
