@@ -64,11 +64,16 @@ struct RelayEntry {
   // relayed messages for it. If the worker then finds it missing (dropped)
   // or lost, messages may be gone, and it sends a resync.
   bool slot_ready;
+  // A backend of this database found a reason older than its own session:
+  // the database exists now, so the launcher starts the worker at once
+  // instead of after its backoff (reconcile clears it).
+  bool retry_now;
 };
 
 struct RelayShared {
   slock_t mutex; // guards every entry
   RelayEntry entries[kMaxRelayDatabases];
+  Latch *launcher_latch; // the launcher's, to wake it for retry_now; null before it ran
 };
 
 // Null unless preloaded.

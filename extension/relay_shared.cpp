@@ -144,17 +144,30 @@ const char *relay_unavailable_reason(bool *starting) {
   // The launcher's entries: it may have read a new list before or after
   // this backend did.
   static char why[400];
-  bool found = false, ready = false;
+  bool found = false, ready = false, stale = false;
+  Latch *launcher = nullptr;
   SpinLockAcquire(&shared->mutex);
   for (RelayEntry &entry : shared->entries) {
     if (database && entry.database[0] && strcmp(entry.database, database) == 0) {
       found = true;
       ready = entry.slot_ready;
       strlcpy(why, entry.reason, sizeof why);
+      // The worker failed before this session began, with no worker since:
+      // perhaps because this database did not exist yet (created after it
+      // was listed). It does now, so the reason may be stale: ask again.
+      stale = entry.reason[0] && entry.pid == 0 && entry.last_error_at != 0 && entry.last_error_at < MyStartTimestamp;
+      if (stale) {
+        entry.retry_now = true;
+        launcher = shared->launcher_latch;
+      }
       break;
     }
   }
   SpinLockRelease(&shared->mutex);
+  if (launcher)
+    SetLatch(launcher);
+  if (stale && starting)
+    *starting = true; // relay_unavailable_wait() waits for the new attempt
   if (!found && !cached_listed)
     return "this database is not in ectowatch.relay_databases";
   if (!found) {

@@ -95,6 +95,10 @@ void reconcile(RelayShared *shared, LaunchedWorker *launched) {
     }
     if (!wanted[0] || status == BGWH_STARTED || status == BGWH_NOT_YET_STARTED)
       continue;
+    SpinLockAcquire(&shared->mutex);
+    bool retry_now = entry->retry_now;
+    entry->retry_now = false;
+    SpinLockRelease(&shared->mutex);
     if (launched[i].handle) {
       // It stopped: wait 1 s, 2 s, 4 s ... 60 s after consecutive failures.
       launched[i].handle = nullptr;
@@ -106,7 +110,10 @@ void reconcile(RelayShared *shared, LaunchedWorker *launched) {
       launched[i].next_start = TimestampTzPlusMilliseconds(now, delay_ms);
     }
     // A database that does not exist (yet) makes the worker fail at once;
-    // the backoff keeps that to one log line a minute.
+    // the backoff keeps that to one log line a minute, unless a backend of
+    // that database asked (relay_unavailable_reason: it exists now).
+    if (retry_now)
+      launched[i].next_start = now;
     if (now < launched[i].next_start)
       continue;
     start_worker(shared, i, &launched[i]);
@@ -418,6 +425,9 @@ void ectowatch_relay_launcher(Datum) {
   BackgroundWorkerUnblockSignals();
   ectowatch::RelayShared *shared = ectowatch::relay_shared();
   static ectowatch::LaunchedWorker launched[ectowatch::kMaxRelayDatabases];
+  SpinLockAcquire(&shared->mutex);
+  shared->launcher_latch = MyLatch;
+  SpinLockRelease(&shared->mutex);
   for (;;) {
     CHECK_FOR_INTERRUPTS();
     if (ConfigReloadPending) {

@@ -13,6 +13,7 @@ checks=tests/relay_config/checks.py
 status=0
 /usr/bin/python3 $checks first_start || status=1
 /usr/bin/python3 $checks unserved || status=1
+/usr/bin/python3 $checks created_after_listing || status=1
 # This server build loads only the output plugins listed here.
 echo "output_plugin_libraries = 'pgoutput, test_decoding'" | as_cluster_owner tee -a "$CLUSTER_DIR/data/postgresql.conf" >/dev/null
 as_cluster_owner "$PG_BINDIR/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_LOG" -m fast -w restart >/dev/null || exit 1

@@ -9,6 +9,10 @@ Run by tests/relay_config_test.sh against its own cluster (max_worker_processes
                slot that was relied on means a resync
   unserved     a database without a worker slot, or that does not exist, is
                reported with its reason, and relay watchers are refused there
+  created_after_listing
+               a database listed before it existed: once created, a relay
+               watch there wakes the launcher instead of failing on the stale
+               reason until the launcher's backoff passes
   no_plugin    the server does not allow the output plugin: the relay cannot
                create its slot, which is reported, and relay watchers are refused
 Every wait is bounded; no timing is asserted.
@@ -210,6 +214,39 @@ def unserved():
     set_relay_databases(admin, "relay_first")
 
 
+def created_after_listing():
+    """A database listed before it exists: the launcher's attempts fail and
+    back off (1 s, 2 s, 4 s, 8 s ...). Once it is created, a relay watch there
+    wakes the launcher and waits for the worker instead of failing on the
+    stale reason "database does not exist" until the backoff passes."""
+    admin = admin_connection()
+    run(admin, "DROP DATABASE IF EXISTS relay_late")
+    set_relay_databases(admin, "relay_first, relay_late")
+    attempts = set()
+
+    def failed_again():
+        attempts.add(value(admin, "SELECT last_error_at FROM ectowatch_relay_status WHERE database = 'relay_late'"))
+        attempts.discard(None)
+        return len(attempts) >= 4
+
+    check(eventually(failed_again), "the launcher tried relay_late (not created yet) 4 times: its backoff is 8 s now")
+    late = create_database(admin, "relay_late")
+    check(eventually(lambda: value(late, "SHOW ectowatch.relay_databases").endswith("relay_late")),
+          "the list reached the new database")
+    error = error_of(late, "SELECT ectowatch_watch('items', 'inserted', delivery => 'relay')")
+    check(error is None, f"a relay watch there starts the worker, not a stale reason: {error}")
+    check((status(admin, "relay_late") or ("",))[0] == "running", f"relay_late is served: {status(admin, 'relay_late')}")
+    late.close()
+    set_relay_databases(admin, "relay_first")
+    check(eventually(lambda: status(admin, "relay_late") is None), "relay_late is no longer listed")
+    # A de-listed database keeps its relay slot (a later listing resumes
+    # from it): drop it once its worker has stopped, then the database.
+    slot = "SELECT slot_name FROM pg_replication_slots s JOIN pg_database d ON d.oid = s.datoid WHERE d.datname = 'relay_late'"
+    check(eventually(lambda: value(admin, slot + " AND s.active") is None), "its worker stopped")
+    run(admin, f"SELECT pg_drop_replication_slot(({slot}))")
+    run(admin, "DROP DATABASE relay_late WITH (FORCE)")
+
+
 def no_plugin():
     admin = admin_connection()
     writer = create_database(admin, "relay_noplugin")
@@ -226,7 +263,8 @@ def no_plugin():
     set_relay_databases(admin, "relay_first")
 
 
-{"first_start": first_start, "unserved": unserved, "no_plugin": no_plugin}[sys.argv[1]]()
+{"first_start": first_start, "unserved": unserved, "no_plugin": no_plugin,
+ "created_after_listing": created_after_listing}[sys.argv[1]]()
 if failures:
     print(f"FAIL: {len(failures)} relay configuration check(s) failed")
 sys.exit(1 if failures else 0)
