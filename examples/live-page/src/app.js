@@ -1,9 +1,10 @@
-// The live page: shows the rows of rows.json, then keeps each one fresh from
-// the ectowatch messages the bridge publishes into NATS. The page reads no
-// database: a message carries the watcher's extra columns, so a row is
-// updated in place from the message alone. Who may see which rows is decided
-// by the NATS server when the page subscribes (nats.conf), once per
-// subscription, not once per change.
+// The live page: loads its rows from the snapshot service, then keeps each
+// one fresh from the ectowatch messages the bridge publishes into NATS. The
+// page reads no database: a message carries the watcher's extra columns, so a
+// row is updated in place from the message alone. Who may see which rows is
+// decided by the NATS server (nats.conf), for the snapshot (which subjects
+// the user may send requests to) and for the updates (which it may
+// subscribe to) alike, once per request or subscription, not once per change.
 import { wsconnect } from "@nats-io/nats-core";
 
 const params = new URLSearchParams(location.search);
@@ -58,13 +59,24 @@ function removeRow(key) {
   tableBody.querySelector(`tr[data-key="${CSS.escape(String(key))}"]`)?.remove();
 }
 
+// The snapshot: one request for every row, or one per key. A request the
+// user may not send is refused by the server and shown; its rows never arrive.
 async function loadRows() {
-  const response = await fetch("rows.json", { cache: "no-store" });
-  const rows = await response.json();
+  const base = `snapshot.${settings.label}`;
+  const subjects = settings.keys === null ? [`${base}.all`] : settings.keys.map((key) => `${base}.${key}`);
+  const answers = await Promise.all(
+    subjects.map((subject) =>
+      connection.request(subject, "", { timeout: 5000 }).then(
+        (reply) => JSON.parse(new TextDecoder().decode(reply.data)),
+        (error) => {
+          showError(`${subject}: ${error.message}`);
+          return [];
+        },
+      ),
+    ),
+  );
   tableBody.replaceChildren();
-  for (const row of rows) {
-    if (settings.keys === null || settings.keys.includes(String(row.id))) renderRow(row);
-  }
+  for (const rows of answers) for (const row of rows) renderRow(row);
 }
 
 // A message is the JSON line `ectowatch listen` prints: label, table, op, row.
@@ -95,14 +107,16 @@ function subscribe(connection, subject) {
   });
 }
 
+let connection;
+
 async function main() {
-  showStatus("loading");
-  await loadRows();
   showStatus("connecting");
-  const connection = await wsconnect({
+  connection = await wsconnect({
     servers: settings.server,
     user: settings.user,
     pass: settings.password,
+    // Replies come to this user's own inbox subjects (nats.conf).
+    inboxPrefix: `_INBOX_${settings.user}`,
   });
   const base = `${settings.prefix}.${settings.label}`;
   // Keys are integers here, which the bridge's subject escaping leaves as
@@ -111,6 +125,10 @@ async function main() {
   const subjects = settings.keys === null ? [`${base}.>`] : [...settings.keys.map((key) => `${base}.${key}`), ...markers];
   for (const subject of subjects) subscribe(connection, subject);
   await connection.flush();
+  // Subscribed first, then loaded: a change committed in between is seen
+  // by both, never by neither.
+  showStatus("loading");
+  await loadRows();
   showStatus("live");
   for await (const status of connection.status()) {
     // A refused subscription is reported by its own callback above.
