@@ -205,5 +205,28 @@ if [ "$(sql "SELECT count(*) FROM pg_database WHERE datname = 'ectowatch_latin1_
   latin1 "$cli" drop-slot cli_latin1_slot >/dev/null
   latin1 psql -X -q -c "DROP TABLE cli_latin1 CASCADE" >/dev/null
 fi
+# A relay slot whose database ectowatch.relay_databases no longer lists: no
+# worker reads it and its WAL grows, so `slots` says so. The list is put back.
+relay_list="$(psql -X -At -c "SELECT current_setting('ectowatch.relay_databases', true)")"
+relay_slot="ectowatch_relay_$(psql -X -At -c "SELECT oid FROM pg_database WHERE datname = current_database()")"
+if [ -n "$relay_list" ] && [ "$(psql -X -At -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$relay_slot'")" = 1 ]; then
+  relisted() { # relisted SECONDS WANT: until `slots` shows the note (WANT=1) or not (0)
+    local i
+    for ((i = 0; i < $1 * 10; i++)); do
+      [ "$("$cli" slots | grep -c "^$relay_slot .*relay slot, database not in ectowatch.relay_databases")" = "$2" ] && return 0
+      sleep 0.1
+    done
+    return 1
+  }
+  check "slots: the relay slot of a listed database has no note" "1" "$(relisted 10 0 && echo 1)"
+  psql -X -q -c "ALTER SYSTEM SET ectowatch.relay_databases = ''" -c "SELECT pg_reload_conf()" >/dev/null
+  check "slots: once the database is not listed, its relay slot is named as growing WAL" "1" "$(relisted 30 1 && echo 1)"
+  psql -X -q -c "ALTER SYSTEM SET ectowatch.relay_databases = '$relay_list'" -c "SELECT pg_reload_conf()" >/dev/null
+  check "slots: listed again, the note goes" "1" "$(relisted 30 0 && echo 1)"
+  for ((i = 0; i < 300; i++)); do
+    [ "$(psql -X -At -c "SELECT state FROM ectowatch_relay_status WHERE database = current_database()")" = running ] && break
+    sleep 0.1
+  done
+fi
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -121,10 +121,14 @@ int watchers(const std::string &dsn) {
 
 int slots(const std::string &dsn) {
   return with_client(dsn, [&](Client &client) {
-    std::vector<std::vector<std::string>> lines = {{"slot", "active", "confirmed lsn", "wal status", "wal kept"}};
+    std::vector<std::vector<std::string>> lines = {
+        {"slot", "active", "confirmed lsn", "wal status", "wal kept", "note"}};
     for (const SlotInfo &slot : client.slots())
       lines.push_back({slot.name, slot.active ? "yes" : "no", slot.confirmed_lsn, slot.wal_status,
-                       slot.wal_bytes ? std::to_string(*slot.wal_bytes / 1024) + " kB" : ""});
+                       slot.wal_bytes ? std::to_string(*slot.wal_bytes / 1024) + " kB" : "",
+                       slot.unlisted_relay ? "relay slot, database not in ectowatch.relay_databases: its WAL grows; "
+                                             "drop-slot it, or list the database again"
+                                           : ""});
     print_table(lines);
     if (lines.size() == 1)
       std::cout << "(no slots: ectowatch listen --slot NAME creates one)\n";

@@ -3,6 +3,8 @@
 #include "message_decoder.hpp"
 #include "replication_stream.hpp"
 
+#include <cstdio>
+
 namespace ectowatch::detail {
 
 namespace {
@@ -59,14 +61,37 @@ std::vector<WatcherInfo> AdminSession::watchers() {
   return decode_watchers(json.value_or(""));
 }
 
+namespace {
+
+// The slots, then whether each is the relay slot of a database the relay does
+// not serve (ectowatch_relay_workers() lists the served ones; without it,
+// before 0.3.0, there is no relay and the column is false).
+constexpr const char *kSlotsQuery =
+    "SELECT slot_name, active, confirmed_flush_lsn, wal_status, "
+    "pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() "
+    "ELSE pg_current_wal_lsn() END, restart_lsn)::bigint, %s "
+    "FROM pg_replication_slots s WHERE plugin = 'ectowatch' AND database = current_database() "
+    "ORDER BY slot_name";
+constexpr const char *kUnlistedRelay =
+    "s.slot_name = 'ectowatch_relay_' || (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND NOT EXISTS (SELECT 1 FROM ectowatch_relay_workers() w WHERE w.database = current_database())";
+
+std::string slots_query(const char *unlisted) {
+  char text[1024];
+  std::snprintf(text, sizeof text, kSlotsQuery, unlisted);
+  return text;
+}
+
+} // namespace
+
 std::vector<SlotInfo> AdminSession::slots() {
   PgConnection::Rows rows;
   run_("slots", [&](PgConnection &on) {
-    rows = on.simple_query("SELECT slot_name, active, confirmed_flush_lsn, wal_status, "
-                           "pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() "
-                           "ELSE pg_current_wal_lsn() END, restart_lsn)::bigint "
-                           "FROM pg_replication_slots WHERE plugin = 'ectowatch' AND database = current_database() "
-                           "ORDER BY slot_name");
+    try {
+      rows = on.simple_query(slots_query(kUnlistedRelay));
+    } catch (const SqlError &) {
+      rows = on.simple_query(slots_query("false"));
+    }
   });
   std::vector<SlotInfo> slots;
   for (const auto &row : rows) {
@@ -77,6 +102,7 @@ std::vector<SlotInfo> AdminSession::slots() {
     info.wal_status = row[3].value_or("");
     if (row[4])
       info.wal_bytes = std::stoll(*row[4]);
+    info.unlisted_relay = row[5] == std::optional<std::string>("t");
     slots.push_back(std::move(info));
   }
   return slots;

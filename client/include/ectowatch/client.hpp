@@ -139,6 +139,10 @@ struct SlotInfo {
   std::string confirmed_lsn;             // everything before it was delivered
   std::string wal_status;                // reserved, extended, unreserved or lost
   std::optional<std::int64_t> wal_bytes; // WAL the server keeps for it
+  // This database's relay slot while ectowatch.relay_databases does not list
+  // the database: no worker reads it, so its WAL grows until it is dropped
+  // (drop_slot) or the database is listed again (the worker resumes from it).
+  bool unlisted_relay = false;
 };
 
 // One row of ectowatch_watchers.
