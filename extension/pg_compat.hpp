@@ -3,8 +3,8 @@
 // (model: Citus's pg_version_compat.h). The rest of the extension calls the
 // small functions below and reads the same on every supported version.
 //
-// Supported: 14, 15, 16, 17 and 18. 15, 17 and 18 are built and tested on
-// every CI run (scripts/test-versions); the 14 and 16 branches are written
+// Supported: 14 to 19 (19 at its release candidate). 15, 17, 18 and 19 are
+// built and tested on every CI run (scripts/test-versions); the 14 and 16 branches are written
 // from the PostgreSQL sources and release notes and are checked at compile
 // time where a static_assert can check them (README.md, "PostgreSQL versions").
 //
@@ -43,10 +43,22 @@ inline XLogRecPtr log_logical_message(const char *prefix, const char *message, s
 #endif
 }
 
+// --- cache invalidation (watcher_plan.cpp) --------------------------------------------
+
+// The type of the cache a syscache invalidation callback is told about: an
+// int until 18, the enum SysCacheIdentifier from 19 on. Only the type
+// changed; ectowatch's callback ignores the value.
+#if PG_VERSION_NUM >= 190000
+using SyscacheId = SysCacheIdentifier;
+#else
+using SyscacheId = int;
+#endif
+static_assert(std::is_same_v<SyscacheCallbackFunction, void (*)(Datum, SyscacheId, uint32)>);
+
 // --- message MACs (message_auth.cpp) ------------------------------------------------
 
 // common/hmac.h (pg_hmac_create, _init, _update, _final, _free) came in 14 and
-// is the same in 14-18: no conditional. Checked here so that a change breaks
+// is the same in 14-19: no conditional. Checked here so that a change breaks
 // the build, not the MACs. Not used: pg_hmac_error (15+ only).
 static_assert(std::is_same_v<decltype(&pg_hmac_create), pg_hmac_ctx *(*)(pg_cryptohash_type)>);
 static_assert(std::is_same_v<decltype(&pg_hmac_init), int (*)(pg_hmac_ctx *, const uint8 *, size_t)>);

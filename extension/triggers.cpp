@@ -13,6 +13,11 @@ namespace ectowatch {
 
 namespace {
 
+// What an AFTER trigger returns: nothing (the result is ignored). Spelled as
+// the Datum 0: kNoTuple stops compiling as C++ in 19, whose
+// macro is `true ? (X) : NULL`, and nullptr and NULL have different types.
+constexpr Datum kNoTuple = 0;
+
 TriggerData *trigger_data_or_error(FunctionCallInfo fcinfo, const char *function_name) {
   if (!CALLED_AS_TRIGGER(fcinfo))
     ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -94,17 +99,17 @@ Datum fire_row_trigger(FunctionCallInfo fcinfo) {
                            "with REFERENCING OLD TABLE"),
                     errhint("Use ectowatch_watch() to create watchers.")));
   if (!enabled)
-    return PointerGetDatum(nullptr);
+    return kNoTuple;
   WatcherPlan *plan = watcher_plan_for(data);
   if (!plan)
-    return PointerGetDatum(nullptr);
+    return kNoTuple;
   if (!for_row) {
     queue_deleted_rows(plan, data);
-    return PointerGetDatum(nullptr);
+    return kNoTuple;
   }
   // A deleted row is described by its old values, others by their new ones.
   queue_row(plan, TRIGGER_FIRED_BY_UPDATE(data->tg_event) ? data->tg_newslot : data->tg_trigslot);
-  return PointerGetDatum(nullptr);
+  return kNoTuple;
 }
 
 Datum fire_truncate_trigger(FunctionCallInfo fcinfo) {
@@ -114,11 +119,11 @@ Datum fire_truncate_trigger(FunctionCallInfo fcinfo) {
                     errmsg("ectowatch_truncate_trigger() must be fired by TRUNCATE"),
                     errhint("Use ectowatch_watch() to create watchers.")));
   if (!enabled)
-    return PointerGetDatum(nullptr);
+    return kNoTuple;
   WatcherPlan *plan = watcher_plan_for(data);
   if (plan)
     pending_add_message(&plan->target, plan->truncate_message);
-  return PointerGetDatum(nullptr);
+  return kNoTuple;
 }
 
 } // namespace

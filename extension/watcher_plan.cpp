@@ -1,5 +1,7 @@
 #include "watcher_plan.hpp"
 
+#include "pg_compat.hpp"
+
 #include "ectowatch/protocol.hpp"
 
 namespace ectowatch {
@@ -332,7 +334,7 @@ void on_relcache_invalidation(Datum, Oid relid) { invalidate_plans(relid); }
 
 // Renaming a schema sends no relcache invalidation for its tables, yet changes
 // the "table" field of their messages.
-void on_namespace_invalidation(Datum, int, uint32) { invalidate_plans(InvalidOid); }
+void on_namespace_invalidation(Datum, compat::SyscacheId, uint32) { invalidate_plans(InvalidOid); }
 
 } // namespace
 

@@ -24,6 +24,7 @@ root_release() {
   case "$1" in
   17) echo trixie ;;
   18) echo sid ;;
+  19) echo sid-experimental ;; # a sid root with 19 from experimental (add_experimental_postgres)
   *) return 1 ;;
   esac
 }
@@ -31,6 +32,24 @@ root_release() {
 # Mount points below $1 (deepest first).
 mounts_below() {
   awk -v prefix="$1/" 'index($2, prefix) == 1 { print $2 }' /proc/mounts | sort -r
+}
+
+# add_experimental_postgres DIR VERSION: installs PostgreSQL VERSION from
+# Debian experimental into the sid root DIR. Each package is named with its
+# suite: `-t experimental` would pull newer versions of everything (perl
+# included) and fail on conflicts. The archive here is a snapshot whose
+# Release files are past Valid-Until, hence the apt option; postgresql-common
+# needs /proc while it installs.
+add_experimental_postgres() {
+  local dir="$1" version="$2" status=0
+  echo "deb $DEBIAN_MIRROR experimental main" >"$dir/etc/apt/sources.list.d/experimental.list"
+  mount -t proc proc "$dir/proc" || return 1
+  chroot "$dir" apt-get -o Acquire::Check-Valid-Until=false -q update &&
+    chroot "$dir" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      "postgresql-$version/experimental" "postgresql-client-$version/experimental" \
+      "postgresql-server-dev-$version/experimental" libpq-dev/experimental libpq5/experimental || status=1
+  umount "$dir/proc"
+  return $status
 }
 
 # build_root VERSION: makes sure the cached root for VERSION exists, running
@@ -62,8 +81,10 @@ build_root() {
     rm -rf --one-file-system "$dir.tmp"
     echo "root $release (PostgreSQL $version): building with debootstrap (log: $dir.log)"
     started=$SECONDS
-    if debootstrap --variant=minbase --include="postgresql-$version,postgresql-server-dev-$version,g++,make" \
-      "$release" "$dir.tmp" "$DEBIAN_MIRROR" >"$dir.log" 2>&1; then
+    local suite="$release" packages="postgresql-$version,postgresql-server-dev-$version,g++,make"
+    if [ "$release" = sid-experimental ]; then suite=sid packages="postgresql-common,g++,make"; fi
+    if debootstrap --variant=minbase --include="$packages" "$suite" "$dir.tmp" "$DEBIAN_MIRROR" >"$dir.log" 2>&1 &&
+      { [ "$release" != sid-experimental ] || add_experimental_postgres "$dir.tmp" "$version" >>"$dir.log" 2>&1; }; then
       mv "$dir.tmp" "$dir"
       echo "root $release (PostgreSQL $version): built in $((SECONDS - started)) s"
     else
