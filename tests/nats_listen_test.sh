@@ -13,7 +13,13 @@
 #      and one when the stream (--max-msgs 5) no longer holds what it had not
 #      acknowledged;
 #   d. nats-server killed and restarted mid-stream: the durable listener gets
-#      every row, is told the connection went, and an ephemeral one resyncs.
+#      every row, is told the connection went, and an ephemeral one resyncs;
+#   f. a durable listener that is connected but stalled (its output blocked)
+#      while a small stream (--max-msgs 200) rolls past it resyncs aged_out;
+#   g. an ephemeral listener whose output is blocked holds no more than its
+#      --max-buffered-bytes (peak RSS), then says it dropped and resyncs;
+#   h. the stream deleted under a connected durable listener: an error
+#      saying so and a resync (the health-check interval, 15 s).
 # Usage: tests/nats_listen_test.sh path/to/ectowatch   (NL_SEED=N repeats a run)
 set -uo pipefail
 
@@ -82,6 +88,29 @@ for account in json.load(sys.stdin).get("account_details", []):
                 for part in field.split("."):
                     value = value.get(part, 0) if isinstance(value, dict) else 0
                 print(value)' "$1" "$2" "$3"
+}
+# stream_last_seq STREAM: the stream's last sequence (server's view).
+stream_last_seq() {
+  curl -s "http://127.0.0.1:$NATS_MONITOR_PORT/jsz?streams=true" | python3 -c '
+import json, sys
+print(max([s["state"]["last_seq"] for a in json.load(sys.stdin).get("account_details", [])
+           for s in a.get("stream_detail", []) if s["name"] == sys.argv[1]] or [0]))' "$1"
+}
+stream_has() { [ "$(stream_last_seq "$1")" -ge "$2" ]; }
+consumer_exists() { [ -n "$(consumer_field "$1" "$2" name)" ]; }
+# delete_stream STREAM: the JetStream API request, by a bare NATS protocol client (no ectowatch code).
+delete_stream() {
+  python3 - "$NATS_PORT" "$1" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.recv(4096)  # INFO
+s.sendall(b'CONNECT {"verbose":false}\r\nSUB _INBOX.del 1\r\nPUB $JS.API.STREAM.DELETE.%s _INBOX.del 0\r\n\r\nPING\r\n'
+          % sys.argv[2].encode())
+reply = b""
+while b'"success"' not in reply and b'"error"' not in reply:
+    reply += s.recv(4096)
+print("deleted" if b'"success":true' in reply else reply.decode(errors="replace"))
+PY
 }
 # insert_random FROM TO: one transaction per 50 rows ~50 ms apart, random text and numbers (the seed's).
 insert_random() {
@@ -214,7 +243,62 @@ check "d: it was told the connection went (on_error)" "1" "$(grep -c -m1 'NATS' 
 check "d: the ephemeral listener resynced after the reconnect" "1" "$(resyncs_in "$work/e.out")"
 stop_bridge restart
 
-for slot in nl_main nl_ref nl_small nl_restart; do sql "SELECT pg_drop_replication_slot('$slot')" >/dev/null; done
+# --- f. a connected durable listener falling behind a small stream: resync aged_out --------
+start_bridge roll --slot nl_roll --nats "$NATS_URL" --stream NLROLL --prefix nlroll --max-msgs 200 nl_orders_inserted
+wait_for "the rolling stream exists" 30 stream_exists NLROLL
+# Its output is held until the stream has rolled past what it was sent (MaxAckPending: 1024).
+: >"$work/f.out"
+"$cli" listen --nats "$NATS_URL" --stream NLROLL --prefix nlroll --consumer slow --stats nl_orders_inserted \
+  2>"$work/f.err" > >(while [ ! -f "$work/f.go" ]; do sleep 0.1; done; cat >>"$work/f.out") &
+listen_pid[f]=$!
+wait_for "the slow consumer exists" 30 consumer_exists NLROLL 'nlroll.nl_orders_inserted.>'
+sql "INSERT INTO nl_orders SELECT g, 'f', g FROM generate_series(300001, 305000) g"
+wait_for "the bridge published the 5000 rows" 60 stream_has NLROLL 5000
+touch "$work/f.go"
+wait_for "the slow listener printed the last row" 60 grep -q '"id":305000' "$work/f.out"
+stop_listen f
+f_rows=$(grep -c '"row":' "$work/f.out")
+echo "f: the slow listener printed $f_rows of 5000 rows"
+check "f: the stream removed rows before the stalled listener got them" "yes" "$([ "$f_rows" -lt 5000 ] && echo yes)"
+check "f: a resync aged_out said so (after the creation's)" "yes" \
+  "$([ "$(resyncs_in "$work/f.out")" -ge 2 ] && grep -q '"aged_out":[1-9]' "$work/f.err" && echo yes)"
+stop_bridge roll
+
+# --- g. an ephemeral listener with blocked output stays within --max-buffered-bytes ---------
+start_bridge mem --slot nl_mem --nats "$NATS_URL" --stream NLMEM --prefix nlmem nl_orders_inserted
+wait_for "the memory stream exists" 30 stream_exists NLMEM
+: >"$work/g.out"
+# ASan's quarantine would hold what was freed (the dropped messages) in RSS.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0" \
+  "$cli" listen --nats "$NATS_URL" --stream NLMEM --prefix nlmem --max-buffered-bytes 1000000 nl_orders_inserted \
+  2>"$work/g.err" > >(while [ ! -f "$work/g.go" ]; do sleep 0.1; done; cat >>"$work/g.out") &
+listen_pid[g]=$!
+sleep 1 # the ephemeral consumer (no line tells when it is there)
+rss_start=$(awk '/VmRSS/ {print $2}' "/proc/${listen_pid[g]}/status")
+sql "INSERT INTO nl_orders SELECT g, repeat('g', 100), g FROM generate_series(400001, 460000) g"
+wait_for "the bridge published the 60000 rows" 120 stream_has NLMEM 60000
+sleep 2 # libnats has read them
+peak=$(awk '/VmHWM/ {print $2}' "/proc/${listen_pid[g]}/status")
+touch "$work/g.go"
+wait_for "the listener resynced" 60 grep -q '"event":"resync"' "$work/g.out"
+stop_listen g
+echo "g: RSS $rss_start kB before the rows, peak $peak kB while its output was blocked (60000 rows, 13 MB of payload)"
+check "g: peak RSS grew by less than 20 MB (1 MB buffered at most)" "yes" "$([ $((peak - rss_start)) -lt 20000 ] && echo yes)"
+check "g: it said it dropped what waited" "1" "$(grep -c -m1 'callbacks fell behind' "$work/g.err")"
+stop_bridge mem
+
+# --- h. the stream deleted under a connected durable listener -------------------------------
+start_bridge del --slot nl_del --nats "$NATS_URL" --stream NLDEL --prefix nldel nl_orders_inserted
+wait_for "the stream to delete exists" 30 stream_exists NLDEL
+listen_nats h --stream NLDEL --prefix nldel --consumer orphan nl_orders_inserted
+wait_for "the consumer was created" 30 grep -q '"event":"resync"' "$work/h.out"
+stop_bridge del
+check "h: the stream is deleted" "deleted" "$(delete_stream NLDEL)"
+wait_for "the listener was told the stream was deleted" 60 grep -q 'NLDEL.*deleted' "$work/h.err"
+stop_listen h
+check "h: a resync for it (after the creation's)" "2" "$(resyncs_in "$work/h.out")"
+
+for slot in nl_main nl_ref nl_small nl_restart nl_roll nl_mem nl_del; do sql "SELECT pg_drop_replication_slot('$slot')" >/dev/null; done
 "$cli" unwatch nl_orders_inserted >/dev/null
 "$cli" unwatch nl_items_updated >/dev/null
 

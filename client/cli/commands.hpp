@@ -26,6 +26,7 @@ struct ListenArguments {
   std::optional<std::string> nats; // URL(s)
   Nats nats_options;               // stream, prefix, consumer (the url is `nats`)
   bool keys = false;               // LABEL:COL=VAL,... targets are Keys (NATS: filtered by the server)
+  std::size_t max_buffered_bytes = ClientOptions{}.max_buffered_bytes;
 };
 int listen(const ListenArguments &arguments);
 

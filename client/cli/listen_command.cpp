@@ -93,7 +93,7 @@ int listen(const ListenArguments &arguments) {
 
   std::unique_ptr<Client> client;
   try {
-    ClientOptions options{.application_name = "ectowatch listen"};
+    ClientOptions options{.application_name = "ectowatch listen", .max_buffered_bytes = arguments.max_buffered_bytes};
     if (arguments.nats) { // no PostgreSQL: nothing to validate the targets against
       Nats nats = arguments.nats_options;
       nats.url = *arguments.nats;

@@ -85,6 +85,11 @@ int main(int argc, char **argv) {
   listen_command->add_flag("--stats", listen_arguments.stats,
                            "On exit, print the client's counts to stderr as a JSON line (messages, bytes, events, "
                            "errors, resyncs by reason, overflows, reconnects; --slot: the confirmed position)");
+  listen_command
+      ->add_option("--max-buffered-bytes", listen_arguments.max_buffered_bytes,
+                   "Bytes of messages waiting for the output at most (ClientOptions::max_buffered_bytes); beyond "
+                   "it at-most-once delivery drops them and resyncs, durable delivery pauses")
+      ->check(CLI::PositiveNumber);
   listen_command->add_option("targets", listen_arguments.targets, "LABEL or LABEL:COLUMN=VALUE[,COLUMN=VALUE...]")
       ->required();
   auto *nats_option = listen_command->add_option(

@@ -23,6 +23,8 @@ std::string_view to_string(Resync::Reason reason) {
     return "consumer_created";
   case Resync::Reason::aged_out:
     return "aged_out";
+  case Resync::Reason::consumer_lost:
+    return "consumer_lost";
   }
   return "unknown";
 }

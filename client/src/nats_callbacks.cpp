@@ -24,6 +24,20 @@ void on_nats_message(natsConnection *, natsSubscription *, natsMsg *message, voi
   {
     std::lock_guard lock(inlet->mutex);
     if (inlet->accepting) {
+      auto size = static_cast<std::size_t>(natsMsg_GetDataLength(message));
+      // libnats reads on while the event loop is busy (a slow callback in
+      // process()): beyond max_bytes, what waits is dropped, as the inbox's
+      // drop_all does, and poll() reports it at the mark (nullptr).
+      if (inlet->max_bytes && inlet->bytes + size > inlet->max_bytes) {
+        for (natsMsg *waiting : inlet->messages)
+          if (waiting) {
+            ++inlet->dropped;
+            natsMsg_Destroy(waiting);
+          }
+        inlet->messages.assign(1, nullptr);
+        inlet->bytes = 0;
+      }
+      inlet->bytes += size;
       inlet->messages.push_back(message);
       message = nullptr;
     }

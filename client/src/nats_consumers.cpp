@@ -82,9 +82,9 @@ void NatsSource::open_consumer(const std::string &filter, const std::string &lab
     out.emplace_back(ErrorItem{std::make_exception_ptr(UsageError(std::string("subscribe: ") + error.what()))});
     return;
   }
-  natsSubscription *subscription = nullptr;
+  Consumer consumer{label, nullptr, {}, 0};
   if (positions_) {
-    bind_durable(filter, label, out, &subscription);
+    bind_durable(filter, label, out, consumer);
   } else {
     jsSubOptions options;
     jsSubOptions_Init(&options);
@@ -93,26 +93,30 @@ void NatsSource::open_consumer(const std::string &filter, const std::string &lab
     options.Config.DeliverPolicy = js_DeliverNew;
     options.Config.AckPolicy = js_AckNone;
     jsErrCode code = static_cast<jsErrCode>(0);
-    check_nats_call(js_Subscribe(&subscription, jetstream_, filter.c_str(), on_nats_message, inlet_.get(), nullptr,
-                                 &options, &code),
+    check_nats_call(js_Subscribe(&consumer.subscription, jetstream_, filter.c_str(), on_nats_message, inlet_.get(),
+                                 nullptr, &options, &code),
                     ("subscribe to " + filter).c_str());
   }
-  // The handler only queues: libnats' own limits never drop for a durable
-  // consumer (MaxAckPending bounds it); an ephemeral one is told (on_nats_error).
-  natsSubscription_SetPendingLimits(subscription, -1, -1);
-  if (natsSubscription_SetOnCompleteCB(subscription, on_nats_subscription_complete, inlet_.get()) == NATS_OK) {
+  // The handler only queues (libnats' own queue stays short): a durable
+  // consumer is bounded by MaxAckPending, an ephemeral one by the Inlet's
+  // max_bytes.
+  natsSubscription_SetPendingLimits(consumer.subscription, -1, -1);
+  if (natsSubscription_SetOnCompleteCB(consumer.subscription, on_nats_subscription_complete, inlet_.get()) == NATS_OK) {
     std::lock_guard lock(inlet_->mutex);
     ++inlet_->callbacks_to_come;
   }
-  consumers_[filter] = Consumer{label, subscription};
+  if (!consumer.name.empty())
+    durable_filters_[consumer.name] = filter;
+  consumers_[filter] = std::move(consumer);
 }
 
 // Creates the durable consumer of `filter` when missing (a resync: nothing
 // before it is delivered), checks that the stream still holds what it has
-// not acknowledged, and binds to it.
-void NatsSource::bind_durable(const std::string &filter, const std::string &label, Batch &out,
-                              natsSubscription **subscription) {
+// not acknowledged, and binds to it. What the stream no longer holds is
+// reported here: `consumer.last_stream` starts past it.
+void NatsSource::bind_durable(const std::string &filter, const std::string &label, Batch &out, Consumer &consumer) {
   std::string name = nats_.consumer + "-" + filter_hash(filter);
+  consumer.name = name;
   jsConsumerInfo *info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus status = js_GetConsumerInfo(&info, jetstream_, nats_.stream.c_str(), name.c_str(), nullptr, &code);
@@ -131,33 +135,35 @@ void NatsSource::bind_durable(const std::string &filter, const std::string &labe
     status = js_AddConsumer(&info, jetstream_, nats_.stream.c_str(), &config, nullptr, &code);
     natsInbox_Destroy(inbox);
     check_nats_call(status, ("create consumer " + name).c_str());
+    consumer.last_stream = info->Delivered.Stream; // DeliverNew: the stream's last sequence
     jsConsumerInfo_Destroy(info);
     out.emplace_back(Resync{Resync::Reason::consumer_created, label});
   } else {
     check_nats_call(status, ("consumer info of " + name).c_str());
     std::uint64_t needed = info->AckFloor.Stream + 1;
+    consumer.last_stream = info->Delivered.Stream;
     jsConsumerInfo_Destroy(info);
-    jsStreamInfo *stream = nullptr;
-    check_nats_call(js_GetStreamInfo(&stream, jetstream_, nats_.stream.c_str(), nullptr, &code), "stream info");
-    std::uint64_t first = stream->State.FirstSeq;
-    jsStreamInfo_Destroy(stream);
+    std::uint64_t first = stream_first_sequence();
     // Conservative: messages of other subjects aged out look the same.
-    if (first > needed)
+    if (first > needed) {
       out.emplace_back(Resync{Resync::Reason::aged_out, label});
+      consumer.last_stream = std::max(consumer.last_stream, first - 1); // told: no second resync for it
+    }
   }
   jsSubOptions options;
   jsSubOptions_Init(&options);
   options.Stream = nats_.stream.c_str();
   options.Consumer = name.c_str(); // bound, not created: unsubscribing never deletes it
   options.ManualAck = true;
-  status =
-      js_Subscribe(subscription, jetstream_, filter.c_str(), on_nats_message, inlet_.get(), nullptr, &options, &code);
+  status = js_Subscribe(&consumer.subscription, jetstream_, filter.c_str(), on_nats_message, inlet_.get(), nullptr,
+                        &options, &code);
   check_nats_call(status, ("bind to consumer " + name + " (is another client using it?)").c_str());
 }
 
 void NatsSource::drop_consumer(std::map<std::string, Consumer>::iterator consumer) {
   // Ephemeral consumers go with their subscription; durable ones stay (bound only).
   natsSubscription_Unsubscribe(consumer->second.subscription);
+  durable_filters_.erase(consumer->second.name);
   retired_.push_back(consumer->second.subscription);
   consumers_.erase(consumer);
 }
@@ -165,6 +171,7 @@ void NatsSource::drop_consumer(std::map<std::string, Consumer>::iterator consume
 void NatsSource::label_changed(const std::string &label, Batch &out) {
   if (!connection_)
     return;
+  round_first_sequence_ = 0;
   auto wanted = filters_for(label);
   for (auto it = consumers_.begin(); it != consumers_.end();) {
     auto next = std::next(it);

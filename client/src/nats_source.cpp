@@ -59,7 +59,11 @@ void NatsSource::connect(Batch &out, bool reconnect) {
     inlet_->lost.clear();
     inlet_->errors.clear();
     inlet_->accepting = true;
+    // A durable consumer is bounded by MaxAckPending (and pauses); an ephemeral one would not be.
+    inlet_->max_bytes = positions_ ? 0 : context_.options.max_buffered_bytes;
   }
+  round_first_sequence_ = 0;
+  next_check_ = Clock::now() + context_.options.health_check_interval;
   try {
     natsStatus connected = natsConnection_Connect(&connection_, options);
     if (connected == NATS_OK) {
@@ -95,8 +99,10 @@ void NatsSource::close() {
     std::lock_guard lock(inlet_->mutex);
     inlet_->accepting = false;
     for (natsMsg *message : inlet_->messages)
-      natsMsg_Destroy(message);
+      natsMsg_Destroy(message); // nullptr (a drop mark) too
     inlet_->messages.clear();
+    inlet_->bytes = 0;
+    inlet_->dropped = 0;
   }
   // Not acknowledged: the server delivers them again (after the ack wait).
   for (auto &[position, message] : unacknowledged_)
@@ -107,6 +113,7 @@ void NatsSource::close() {
   for (auto &[filter, consumer] : consumers_)
     natsSubscription_Destroy(consumer.subscription);
   consumers_.clear();
+  durable_filters_.clear();
   for (natsSubscription *subscription : retired_)
     natsSubscription_Destroy(subscription);
   retired_.clear();
@@ -130,18 +137,44 @@ bool NatsSource::reading_paused() const {
 void NatsSource::poll(Batch &out) {
   inlet_->wakeup.drain();
   acknowledge_dispatched();
+  round_first_sequence_ = 0;
   std::deque<natsMsg *> arrived;
   std::string lost;
   std::vector<std::string> errors;
+  std::uint64_t dropped = 0;
   {
     std::lock_guard lock(inlet_->mutex);
     lost = inlet_->lost;
     errors.swap(inlet_->errors);
-    if (!reading_paused())
+    if (!reading_paused()) {
       arrived.swap(inlet_->messages);
+      inlet_->bytes = 0;
+      dropped = inlet_->dropped;
+      inlet_->dropped = 0;
+    }
   }
-  for (natsMsg *message : arrived)
-    accept(message, out);
+  try {
+    while (!arrived.empty()) {
+      natsMsg *message = arrived.front();
+      if (!message) {
+        // The event loop fell behind by max_buffered_bytes: what waited was dropped.
+        out.emplace_back(ErrorItem{
+            std::make_exception_ptr(BufferOverflow("NATS: callbacks fell behind: dropped " + std::to_string(dropped) +
+                                                       " message(s) waiting for the event loop; a resync follows",
+                                                   dropped, dropped))}); // a row per message
+        out.emplace_back(Resync{Resync::Reason::overflow, {}});
+      } else if (positions_) {
+        check_sequence(message, out);
+      }
+      arrived.pop_front();
+      if (message)
+        accept(message, out);
+    }
+  } catch (...) {
+    for (natsMsg *message : arrived)
+      natsMsg_Destroy(message); // not acknowledged: delivered again after the reconnect
+    throw;
+  }
   for (const std::string &error : errors) {
     out.emplace_back(ErrorItem{std::make_exception_ptr(
         BufferOverflow("NATS: " + error + ": libnats dropped messages" +
@@ -152,6 +185,78 @@ void NatsSource::poll(Batch &out) {
   }
   if (!lost.empty())
     throw ConnectionError("NATS: " + lost);
+  if (Clock::now() >= next_check_) {
+    next_check_ = Clock::now() + context_.options.health_check_interval;
+    check_still_there(out);
+  }
+}
+
+std::uint64_t NatsSource::stream_first_sequence() {
+  if (round_first_sequence_ == 0) {
+    jsStreamInfo *stream = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus status = js_GetStreamInfo(&stream, jetstream_, nats_.stream.c_str(), nullptr, &code);
+    if (status == NATS_NOT_FOUND || code == JSStreamNotFoundErr)
+      throw ConnectionError("NATS: the stream \"" + nats_.stream + "\" is gone (deleted?)");
+    check_nats_call(status, "stream info");
+    round_first_sequence_ = std::max<std::uint64_t>(stream->State.FirstSeq, 1);
+    jsStreamInfo_Destroy(stream);
+  }
+  return round_first_sequence_;
+}
+
+// A durable consumer is sent its filter's messages in stream order, so a
+// jump in the stream sequence is either messages of other subjects or ones
+// the stream's limits removed before the consumer was sent them (limits take
+// the oldest first). The stream's first sequence, read after the message
+// arrived, tells: past the jump's start, they may have been removed. As at
+// bind, conservative: other subjects' messages removed after the consumer
+// passed them look the same, a resync too many rather than a silent gap.
+void NatsSource::check_sequence(natsMsg *message, Batch &out) {
+  jsMsgMetaData *meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, message) != NATS_OK)
+    return;
+  std::unique_ptr<jsMsgMetaData, void (*)(jsMsgMetaData *)> owned(meta, jsMsgMetaData_Destroy);
+  auto named = durable_filters_.find(meta->Consumer ? meta->Consumer : "");
+  if (named == durable_filters_.end())
+    return; // a consumer unsubscribed since
+  Consumer &consumer = consumers_.at(named->second);
+  std::uint64_t sequence = meta->Sequence.Stream;
+  if (sequence <= consumer.last_stream)
+    return; // a redelivery
+  std::uint64_t after = consumer.last_stream;
+  consumer.last_stream = sequence;
+  if (sequence > after + 1 && stream_first_sequence() > after + 1)
+    out.emplace_back(Resync{Resync::Reason::aged_out, consumer.label});
+}
+
+// A deleted stream or consumer sends nothing, and libnats does not notice:
+// look them up every health-check interval.
+void NatsSource::check_still_there(Batch &out) {
+  auto gone = [&](const std::string &what, const std::string &label) {
+    out.emplace_back(Resync{Resync::Reason::consumer_lost, label});
+    return ConnectionError("NATS: " + what +
+                           " was deleted: its messages are lost to this client (reconnecting; a durable consumer "
+                           "is created again once the stream exists)");
+  };
+  jsStreamInfo *stream = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus status = js_GetStreamInfo(&stream, jetstream_, nats_.stream.c_str(), nullptr, &code);
+  if (status == NATS_NOT_FOUND || code == JSStreamNotFoundErr)
+    throw gone("the stream \"" + nats_.stream + "\"", {});
+  check_nats_call(status, "stream info");
+  jsStreamInfo_Destroy(stream);
+  if (!positions_)
+    return; // an ephemeral consumer goes with the stream, or with the connection
+  for (const auto &[filter, consumer] : consumers_) {
+    jsConsumerInfo *info = nullptr;
+    code = static_cast<jsErrCode>(0);
+    status = js_GetConsumerInfo(&info, jetstream_, nats_.stream.c_str(), consumer.name.c_str(), nullptr, &code);
+    if (status == NATS_NOT_FOUND || code == JSConsumerNotFoundErr)
+      throw gone("the consumer \"" + consumer.name + "\" of " + filter, consumer.label);
+    check_nats_call(status, ("consumer info of " + consumer.name).c_str());
+    jsConsumerInfo_Destroy(info);
+  }
 }
 
 void NatsSource::accept(natsMsg *message, Batch &out) {
@@ -202,7 +307,7 @@ void NatsSource::acknowledge_dispatched() {
 Clock::time_point NatsSource::next_deadline() const {
   if (!connection_)
     return Clock::time_point::max();
-  return acknowledgeable() > 0 ? Clock::now() : Clock::time_point::max();
+  return acknowledgeable() > 0 ? Clock::now() : next_check_;
 }
 
 void NatsSource::run_query(const char *what, const std::function<void(PgConnection &)> &, Batch &) {
@@ -220,8 +325,10 @@ void NatsSource::finish() noexcept {
     std::lock_guard lock(inlet_->mutex);
     inlet_->accepting = false;
     for (natsMsg *message : inlet_->messages)
-      unacknowledged_.emplace_back(0, message);
+      if (message)
+        unacknowledged_.emplace_back(0, message);
     inlet_->messages.clear();
+    inlet_->bytes = 0;
   }
   for (auto &[position, message] : unacknowledged_) {
     if (positions_)

@@ -11,8 +11,13 @@
 // and never deleted by the client; explicit acks, sent only after the
 // dispatcher finished the message (PositionTracker counts delivered
 // messages here, not WAL positions). A consumer whose unacknowledged
-// messages the stream no longer holds gets a resync aged_out. Ephemeral:
-// AckNone, DeliverNew; a reconnect is a resync.
+// messages the stream no longer holds gets a resync aged_out, at bind and
+// while connected (a jump in the stream sequences it is sent, past the
+// stream's first sequence). Ephemeral: AckNone, DeliverNew; a reconnect is a
+// resync, and what waits for the event loop is bounded by max_buffered_bytes
+// (beyond it, dropped: BufferOverflow and a resync, as the inbox does).
+// Every health-check interval the stream and each consumer are looked up: a
+// deleted one is a resync consumer_lost and a ConnectionError.
 //
 // libnats delivers on its own threads: the handler queues the message and
 // signals an eventfd, which is socket(), so the event-loop contract holds.
@@ -66,7 +71,11 @@ public:
     Wakeup wakeup;
     std::mutex mutex;
     bool accepting = false;
+    // nullptr: messages were dropped here (`dropped` of them), the buffer was full.
     std::deque<natsMsg *> messages;
+    std::size_t bytes = 0;     // payload bytes in `messages`
+    std::size_t max_bytes = 0; // ephemeral: beyond it the handler drops what waits (0: no bound)
+    std::uint64_t dropped = 0;
     std::string lost;                // why the connection went (empty: it did not)
     std::vector<std::string> errors; // asynchronous errors (slow consumer: libnats dropped messages)
     // libnats callbacks that may still come (each subscription's completion,
@@ -80,13 +89,18 @@ private:
   struct Consumer {
     std::string label;
     natsSubscription *subscription = nullptr;
+    std::string name;              // durable: the consumer's name
+    std::uint64_t last_stream = 0; // durable: the highest stream sequence it was sent
   };
 
   std::vector<std::string> filters_for(const std::string &label) const;
   void open_consumer(const std::string &filter, const std::string &label, Batch &out);
-  void bind_durable(const std::string &filter, const std::string &label, Batch &out, natsSubscription **subscription);
+  void bind_durable(const std::string &filter, const std::string &label, Batch &out, Consumer &consumer);
   void drop_consumer(std::map<std::string, Consumer>::iterator consumer);
   void accept(natsMsg *message, Batch &out);
+  void check_sequence(natsMsg *message, Batch &out);
+  std::uint64_t stream_first_sequence();
+  void check_still_there(Batch &out);
   void acknowledge_dispatched();
   std::size_t acknowledgeable() const;
 
@@ -96,7 +110,11 @@ private:
   std::unique_ptr<Inlet> inlet_;
   natsConnection *connection_ = nullptr;
   jsCtx *jetstream_ = nullptr;
-  std::map<std::string, Consumer> consumers_; // by filter subject
+  std::map<std::string, Consumer> consumers_;          // by filter subject
+  std::map<std::string, std::string> durable_filters_; // consumer name -> filter subject
+  // The stream's first sequence, read once per poll() round that needs it (0: not yet).
+  std::uint64_t round_first_sequence_ = 0;
+  Clock::time_point next_check_; // when check_still_there() runs next
   // Unsubscribed, destroyed in close(): messages of theirs may still be acknowledged.
   std::vector<natsSubscription *> retired_;
   std::uint64_t delivered_ = 0; // durable: messages handed to the inbox (the tracker's positions)

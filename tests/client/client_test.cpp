@@ -668,6 +668,7 @@ BOOST_AUTO_TEST_CASE(resync_reasons_have_names) {
   BOOST_TEST(to_string(Resync::Reason::relay_lost) == "relay_lost");
   BOOST_TEST(to_string(Resync::Reason::consumer_created) == "consumer_created");
   BOOST_TEST(to_string(Resync::Reason::aged_out) == "aged_out");
+  BOOST_TEST(to_string(Resync::Reason::consumer_lost) == "consumer_lost");
 }
 
 // Destroying the Client from inside its own callback used to abort the

@@ -173,10 +173,12 @@ struct Resync {
     consumer_created,
     // NATS: the stream no longer holds messages the durable consumer had not acknowledged.
     aged_out,
+    // NATS: the stream or the durable consumer was deleted (an error says which).
+    consumer_lost,
   };
   // How many reasons there are (Stats::resyncs has one count per reason):
-  // a reason added after aged_out must be named here.
-  static constexpr std::size_t kReasons = static_cast<std::size_t>(Reason::aged_out) + 1;
+  // a reason added after consumer_lost must be named here.
+  static constexpr std::size_t kReasons = static_cast<std::size_t>(Reason::consumer_lost) + 1;
   Reason reason;
   // Empty unless truncated or dropped, or (NATS) the label whose consumer or
   // bridge marker (~resync: slot_created, slot_lost) it is.
