@@ -11,6 +11,8 @@
 #      key round-trip through the subject tokens;
 #   4. a Key subscription (a consumer whose filter is one key's subject) gets
 #      only that key's rows, filtered by the server (its delivered count);
+#   then a stream deleted under the running bridge: said once (log and
+#      --stats waiting_for), nothing confirmed, rows published once it is back;
 #   5. a 3-node JetStream cluster, stream of 3 replicas: the stream leader is
 #      killed mid-stream and a durable consumer still gets every row.
 # Usage: tests/nats_bridge_test.sh path/to/ectowatch path/to/nats_check
@@ -278,6 +280,37 @@ bridge_pid=$shared1_pid
 stop_bridge "shared1"
 sql "SELECT pg_drop_replication_slot('nb_shared1')" >/dev/null
 sql "SELECT pg_drop_replication_slot('nb_shared2')" >/dev/null
+
+# --- The stream deleted under a running bridge ---------------------------------------
+# JetStream then answers every publish with "no responders": the bridge says
+# once what it waits for (log and --stats), keeps the rows unconfirmed, does
+# not create the stream again itself, and publishes them once it exists.
+start_bridge deleted --slot nb_deleted --nats "$NATS_URL" --stream NB_DELETED --prefix nbd nb_orders_inserted
+wait_for_slot nb_deleted
+sql "TRUNCATE nb_orders"
+sql "INSERT INTO nb_orders VALUES (1, 'before')"
+"$nats_check" read "$NATS_URL" NB_DELETED d1 'nbd.nb_orders_inserted.*' nbd 1 30 >"$work/deleted1.out"
+check "deleted stream: the row before is in the stream" "1" "$(rows_of "$work/deleted1.out" | wc -l)"
+"$nats_check" delete-stream "$NATS_URL" NB_DELETED
+sql "INSERT INTO nb_orders SELECT g, 'meanwhile ' || g FROM generate_series(2, 11) g"
+after_meanwhile="$(sql "SELECT pg_current_wal_lsn()")" # past the commit's end
+for ((i = 0; i < 300; i++)); do
+  grep -q '"waiting_for":"stream NB_DELETED missing"' "$work/deleted.err" && break
+  sleep 0.1
+done
+check "deleted stream: --stats says what the bridge waits for" "1" \
+  "$(grep -c -m1 '"waiting_for":"stream NB_DELETED missing"' "$work/deleted.err")"
+sleep 3 # more retries: the log still says it once
+check "deleted stream: the log says it once, with what to do" "1" \
+  "$(grep -c 'stream NB_DELETED no longer exists (deleted?): waiting for it to be created again' "$work/deleted.err")"
+check "deleted stream: the slot is not confirmed past the rows meanwhile" "t" \
+  "$(sql "SELECT confirmed_flush_lsn < '$after_meanwhile' FROM pg_replication_slots WHERE slot_name = 'nb_deleted'")"
+"$nats_check" stream "$NATS_URL" NB_DELETED 'nbd.>'
+"$nats_check" read "$NATS_URL" NB_DELETED d2 'nbd.nb_orders_inserted.*' nbd 10 30 >"$work/deleted2.out"
+check "deleted stream: the 10 rows meanwhile reach the stream created again" "10" "$(rows_of "$work/deleted2.out" | wc -l)"
+check "deleted stream: and the log says it is back" "1" "$(grep -c 'stream NB_DELETED exists again' "$work/deleted.err")"
+stop_bridge "deleted stream"
+sql "SELECT pg_drop_replication_slot('nb_deleted')" >/dev/null
 stop_nats
 
 # --- 5. A 3-node cluster, the stream leader killed mid-stream ----------------------

@@ -237,7 +237,42 @@ void Publisher::failed(natsMsg *msg, const char *why) {
   last_error_ = why;
 }
 
+// Looks the stream up (at most every 2 s while messages wait to be published
+// again: JetStream answers a deleted stream's subjects with "no responders")
+// and says once when it is gone and once when it is back. The bridge does
+// not create it again: whoever deleted it may have meant it, and the rows
+// stay unconfirmed in the slot until it exists (docs/protocol.md).
+void Publisher::check_stream(Clock::time_point now) {
+  {
+    std::lock_guard lock(mutex_);
+    if (now < next_stream_check_ || (retry_.empty() && waiting_for_.empty()))
+      return;
+    next_stream_check_ = now + kStreamCheckInterval;
+  }
+  if (natsConnection_Status(connection_) != NATS_CONN_STATUS_CONNECTED)
+    return;
+  jsStreamInfo *info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus status = js_GetStreamInfo(&info, js_, options_.stream.c_str(), nullptr, &code);
+  jsStreamInfo_Destroy(info);
+  bool missing = status == NATS_NOT_FOUND || code == JSStreamNotFoundErr;
+  if (status != NATS_OK && !missing)
+    return; // no answer: nothing new to tell
+  std::lock_guard lock(mutex_);
+  if (missing && waiting_for_.empty()) {
+    waiting_for_ = "stream " + options_.stream + " missing";
+    std::fprintf(stderr,
+                 "ectowatch bridge: stream %s no longer exists (deleted?): waiting for it to be created again "
+                 "(nats stream add, or restart the bridge, which creates it); nothing is confirmed meanwhile\n",
+                 options_.stream.c_str());
+  } else if (!missing && !waiting_for_.empty()) {
+    waiting_for_.clear();
+    std::fprintf(stderr, "ectowatch bridge: stream %s exists again: publishing\n", options_.stream.c_str());
+  }
+}
+
 void Publisher::tick() {
+  check_stream(Clock::now());
   std::vector<natsMsg *> round;
   {
     std::lock_guard lock(mutex_);
@@ -302,6 +337,7 @@ PublisherStats Publisher::stats() const {
   std::lock_guard lock(mutex_);
   PublisherStats stats = stats_;
   stats.in_flight = in_flight_;
+  stats.waiting_for = waiting_for_;
   stats.connected = connection_ && natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED;
   return stats;
 }

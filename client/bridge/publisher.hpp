@@ -70,6 +70,7 @@ struct PublisherStats {
   std::uint64_t retries = 0;    // messages published again
   std::size_t in_flight = 0;
   bool connected = false;
+  std::string waiting_for; // what keeps messages from being stored ("" while they are)
 };
 
 class Publisher {
@@ -102,6 +103,7 @@ private:
   static void on_ack(jsCtx *, natsMsg *msg, jsPubAck *ack, jsPubAckErr *error, void *closure);
   void acknowledged(natsMsg *msg, bool duplicate);
   void failed(natsMsg *msg, const char *why);
+  void check_stream(Clock::time_point now);
 
   PublisherOptions options_;
   ConfirmTracker &tracker_;
@@ -120,6 +122,10 @@ private:
   Clock::time_point shutdown_deadline_ = Clock::time_point::max();
   PublisherStats stats_;
   std::string last_error_;
+  // While messages wait to be published again: is the stream still there?
+  static constexpr std::chrono::seconds kStreamCheckInterval{2};
+  std::string waiting_for_;
+  Clock::time_point next_stream_check_{};
 };
 
 // "16/B374D848" <-> 0x16B374D848, PostgreSQL's text form of an LSN.

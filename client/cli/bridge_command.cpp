@@ -85,6 +85,10 @@ void print_stats(const bridge::PublisherStats &stats, Client &client, const std:
                      ",\"retries\":" + std::to_string(stats.retries) +
                      ",\"in_flight\":" + std::to_string(stats.in_flight) +
                      ",\"nats_connected\":" + (stats.connected ? "true" : "false");
+  if (!stats.waiting_for.empty()) {
+    line += ",\"waiting_for\":";
+    append_json_string(line, stats.waiting_for);
+  }
   try {
     for (const SlotInfo &info : client.slots())
       if (info.name == slot) {

@@ -123,3 +123,42 @@ kill_nats_node() {
   kill -9 "$(cat "$NATS_DIR/n$1.pid")"
   rm -f "$NATS_DIR/n$1.pid"
 }
+
+# sid_nats_server: prints the path of Debian sid's nats-server (2.15 when
+# written), fetched once by apt from Debian's archive into
+# ${ECTOWATCH_NATS_CACHE:-/var/cache/ectowatch-nats}/<version>/. apt runs
+# with a private source list and state, so the machine's own sources and
+# packages stay as they are. nats-server is one Go binary with no library
+# beyond libc: sid's runs on Debian 12 as it is. The archive snapshot's
+# Release file may be past its Valid-Until date, hence Check-Valid-Until=false
+# (the signature is still checked, against Debian's archive keyring).
+sid_nats_server() {
+  local cache="${ECTOWATCH_NATS_CACHE:-/var/cache/ectowatch-nats}" found
+  found="$(ls -d "$cache"/*/nats-server 2>/dev/null | sort -V | tail -1)"
+  if [ -n "$found" ] && "$found" --version >/dev/null 2>&1; then
+    echo "$found"
+    return 0
+  fi
+  local apt_dir version
+  apt_dir="$(mktemp -d)"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${ECTOWATCH_DEBIAN_MIRROR:-http://deb.debian.org/debian} sid main" \
+    >"$apt_dir/sources.list"
+  local apt_options=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o Acquire::Check-Valid-Until=false
+    -o APT::Sandbox::User=root)
+  if ! apt-get "${apt_options[@]}" update >"$apt_dir/apt.log" 2>&1 ||
+    ! (cd "$apt_dir" && apt-get "${apt_options[@]}" download nats-server >>"$apt_dir/apt.log" 2>&1); then
+    echo "sid_nats_server: could not fetch nats-server from Debian sid; apt said:" >&2
+    tail -5 "$apt_dir/apt.log" >&2
+    rm -rf "$apt_dir"
+    return 1
+  fi
+  dpkg-deb -x "$apt_dir"/nats-server_*.deb "$apt_dir/root"
+  version="$("$apt_dir/root/usr/sbin/nats-server" --version | sed 's/^nats-server: v//')"
+  mkdir -p "$cache/$version"
+  cp "$apt_dir/root/usr/sbin/nats-server" "$cache/$version/nats-server.tmp" &&
+    mv "$cache/$version/nats-server.tmp" "$cache/$version/nats-server"
+  rm -rf "$apt_dir"
+  echo "$cache/$version/nats-server"
+}

@@ -11,6 +11,8 @@
 //       bridge's subjects, headers and payload size; prints messages/s.
 //   nats_check stream URL STREAM SUBJECT...
 //       creates a stream that takes these subjects (a stream shared by prefixes).
+//   nats_check delete-stream URL STREAM
+//       deletes the stream (as `nats stream rm` would).
 //   nats_check latency URL SUBJECT COUNT
 //       a core subscriber: for each message, now minus the payload's row
 //       "at" (microseconds since the epoch); prints p50 and p99 in ms.
@@ -330,6 +332,24 @@ int create_stream(int argc, char **argv) {
   return 0;
 }
 
+int delete_stream(int argc, char **argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: nats_check delete-stream URL STREAM\n");
+    return 2;
+  }
+  natsConnection *connection = connect(argv[2]);
+  jsCtx *js = nullptr;
+  natsStatus status = natsConnection_JetStream(&js, connection, nullptr);
+  if (status != NATS_OK)
+    die("jetstream", status);
+  status = js_DeleteStream(js, argv[3], nullptr, nullptr);
+  if (status != NATS_OK)
+    die("delete stream", status);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(connection);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && (std::strcmp(argv[1], "read") == 0 || std::strcmp(argv[1], "create") == 0))
     return read(argc, argv);
@@ -337,6 +357,8 @@ int main(int argc, char **argv) {
     return publish(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "stream") == 0)
     return create_stream(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "delete-stream") == 0)
+    return delete_stream(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "latency") == 0)
     return latency(argc, argv);
   std::fprintf(stderr, "usage: see the comment at the top of tests/nats/nats_check.cpp\n");
