@@ -311,10 +311,7 @@ int create_stream(int argc, char **argv) {
     return 2;
   }
   natsConnection *connection = connect(argv[2]);
-  jsCtx *js = nullptr;
-  natsStatus status = natsConnection_JetStream(&js, connection, nullptr);
-  if (status != NATS_OK)
-    die("jetstream", status);
+  jsCtx *js = jetstream(connection);
   std::vector<const char *> subjects(argv + 4, argv + argc);
   jsStreamConfig config;
   jsStreamConfig_Init(&config);
@@ -323,7 +320,7 @@ int create_stream(int argc, char **argv) {
   config.SubjectsLen = static_cast<int>(subjects.size());
   config.Storage = js_FileStorage;
   jsStreamInfo *info = nullptr;
-  status = js_AddStream(&info, js, &config, nullptr, nullptr);
+  natsStatus status = js_AddStream(&info, js, &config, nullptr, nullptr);
   if (status != NATS_OK)
     die("add stream", status);
   jsStreamInfo_Destroy(info);
@@ -338,11 +335,8 @@ int delete_stream(int argc, char **argv) {
     return 2;
   }
   natsConnection *connection = connect(argv[2]);
-  jsCtx *js = nullptr;
-  natsStatus status = natsConnection_JetStream(&js, connection, nullptr);
-  if (status != NATS_OK)
-    die("jetstream", status);
-  status = js_DeleteStream(js, argv[3], nullptr, nullptr);
+  jsCtx *js = jetstream(connection);
+  natsStatus status = js_DeleteStream(js, argv[3], nullptr, nullptr);
   if (status != NATS_OK)
     die("delete stream", status);
   jsCtx_Destroy(js);
