@@ -117,8 +117,10 @@ ReplicationStream::SlotState ReplicationStream::prepare_slot(const std::string &
                             ": a slot has one consumer at a time; give each consumer its own slot");
     }
     if (row[3] != std::optional<std::string>("lost")) {
-      // An existing slot's plugin decides how it is read.
+      // An existing slot's plugin decides how it is read, unless it cannot
+      // read this database's edition (each would miss the other's messages).
       state.plugin = *row[0];
+      check_plugin_reads_edition(slot, state.plugin);
       if (state.plugin == kPgoutput)
         use_pgoutput();
       return state;
@@ -173,17 +175,44 @@ ReplicationStream::SlotState ReplicationStream::prepare_slot(const std::string &
 // neither yet: 'ectowatch' where the server has the extension's files,
 // pgoutput where it has not (a managed service).
 std::string ReplicationStream::choose_plugin() {
+  switch (installed_edition()) {
+  case Edition::native:
+    return kPlugin;
+  case Edition::portable:
+    return kPgoutput;
+  case Edition::none:
+    break;
+  }
+  auto files = connection_.simple_query("SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'ectowatch')");
+  return files.at(0).at(0) == std::optional<std::string>("t") ? kPlugin : kPgoutput;
+}
+
+ReplicationStream::Edition ReplicationStream::installed_edition() {
   auto found = connection_.simple_query("SELECT EXISTS (SELECT FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
                                         "WHERE l.lanname = 'c' AND p.probin LIKE '%ectowatch%'), "
-                                        "EXISTS (SELECT FROM pg_proc WHERE proname = 'ectowatch_watch'), "
-                                        "EXISTS (SELECT FROM pg_available_extensions WHERE name = 'ectowatch')");
+                                        "EXISTS (SELECT FROM pg_proc WHERE proname = 'ectowatch_watch')");
   const auto &row = found.at(0);
-  auto yes = [](const std::optional<std::string> &value) { return value == std::optional<std::string>("t"); };
-  if (yes(row.at(0)))
-    return kPlugin;
-  if (yes(row.at(1)))
-    return kPgoutput;
-  return yes(row.at(2)) ? kPlugin : kPgoutput;
+  if (row.at(0) == std::optional<std::string>("t"))
+    return Edition::native;
+  return row.at(1) == std::optional<std::string>("t") ? Edition::portable : Edition::none;
+}
+
+// pgoutput would pass the native edition's MAC trailers on as text nobody can
+// decode, and the 'ectowatch' plugin leaves the portable edition's unsigned
+// messages out (as forged, with only a server WARNING): refused, not misread.
+void ReplicationStream::check_plugin_reads_edition(const std::string &slot, const std::string &plugin) {
+  Edition edition = installed_edition();
+  bool wrong =
+      (plugin == kPgoutput && edition == Edition::native) || (plugin == kPlugin && edition == Edition::portable);
+  if (!wrong)
+    return;
+  bool native = edition == Edition::native;
+  throw UsageError("replication slot \"" + slot + "\" is of the " + plugin + " plugin, which cannot read the " +
+                   (native ? "native" : "portable") + " edition of ectowatch installed in this database (" +
+                   (native ? "its messages are signed for ectowatch's own plugin"
+                           : "its messages are unsigned, and ectowatch's plugin leaves those out") +
+                   "): drop it (SELECT pg_drop_replication_slot('" + slot +
+                   "')) and let the client create one for this edition, or choose another slot name");
 }
 
 // Makes the server ready to stream messages through pgoutput (its

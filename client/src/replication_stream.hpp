@@ -73,7 +73,12 @@ public:
   void finish(std::uint64_t received, std::uint64_t confirmed, std::chrono::milliseconds timeout);
 
 private:
+  // Which ectowatch this database has: the native one (C functions from its
+  // library) or the portable one (PL/pgSQL, e.g. through pg_tle).
+  enum class Edition { native, portable, none };
+  Edition installed_edition();
   std::string choose_plugin();
+  void check_plugin_reads_edition(const std::string &slot, const std::string &plugin);
   void use_pgoutput();
 
   PgConnection connection_;
