@@ -15,7 +15,8 @@
 #      committed row printed with its exact text, no rolled-back one;
 #   3. the bridge publishes from a pgoutput slot into NATS, every row once;
 #   4. clients creating the publication at the same moment all start;
-#   5. a slot of another plugin and a non-UTF8 database are refused, saying why.
+#   5. a slot of another plugin, a role that may not create the publication and
+#      a non-UTF8 database are refused, saying why.
 # Usage: tests/pgoutput_test.sh path/to/ectowatch path/to/nats_check
 set -uo pipefail
 
@@ -214,6 +215,15 @@ sql "SELECT 1 FROM pg_create_logical_replication_slot('po_td', 'test_decoding')"
 "$cli" listen --slot po_td --timeout 1 po_orders_inserted 2>"$work/err"
 check "a slot of another plugin exits 1" "1" "$?"
 check "and says why" "1" "$(grep -c 'exists for plugin test_decoding in database app_db, not for ectowatch or pgoutput' "$work/err" || cat "$work/err")"
+# A role that may not create the publication (no CREATE on the database) is told what to do.
+sql "DROP PUBLICATION ectowatch_messages"
+PGUSER=postgres sql "CREATE ROLE po_reader LOGIN REPLICATION"
+sql "GRANT SELECT ON ectowatch_watchers TO po_reader"
+PGUSER=po_reader "$cli" listen --slot po_reader --timeout 1 po_orders_inserted 2>"$work/err"
+check "a role without CREATE on the database exits 1" "1" "$?"
+check "and is told how to get the publication" "1" \
+  "$(grep -c 'have its owner run CREATE PUBLICATION ectowatch_messages once' "$work/err" || cat "$work/err")"
+check "and no slot was left behind" "0" "$(sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'po_reader'")"
 PGUSER=postgres sql "CREATE DATABASE po_latin1 OWNER $PLAIN_APP ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
 PGDATABASE=po_latin1 sql "CREATE TABLE ectowatch_watchers AS SELECT * FROM (VALUES ('po_orders_inserted', 'pg_class'::regclass,
   'inserted', 'po_orders_inserted', '{id}'::text[], '{}'::text[], NULL::text[], NULL::text, false, 'durable')) v
