@@ -130,6 +130,33 @@ if [ -n "${ECTOWATCH_TEST_RESTART:-}" ]; then
   report "server restart" "$work/restart"
 fi
 
+# A slot's plugin must read the database's edition. pgoutput would pass the
+# native edition's signed messages on undecodable:
+sql "SELECT 1 FROM pg_create_logical_replication_slot('dur_pgoutput', 'pgoutput')" >/dev/null
+"$cli" listen --slot dur_pgoutput --timeout 1 dur_orders_inserted 2>"$work/err"
+check "a pgoutput slot where the native edition is installed exits 1" "1" "$?"
+check "and says why" "1" "$(grep -c 'is of the pgoutput plugin, which cannot read the native edition' "$work/err")"
+sql "SELECT pg_drop_replication_slot('dur_pgoutput')" >/dev/null
+# A database with the portable edition (PL/pgSQL only: a stand-in here, its
+# catalog and function name) on this server, which has the native library: a
+# new slot is pgoutput's, and one of ectowatch's plugin, which would leave the
+# unsigned messages out, is refused.
+sql "DROP DATABASE IF EXISTS dur_portable"
+sql "CREATE DATABASE dur_portable"
+PGDATABASE=dur_portable sql "CREATE TABLE ectowatch_watchers AS SELECT * FROM (VALUES ('p_inserted', 'pg_class'::regclass,
+  'inserted', 'p_inserted', '{oid}'::text[], '{}'::text[], NULL::text[], NULL::text, false, 'durable')) v
+  (label, table_name, op, channel, key_columns, extra_columns, trigger_columns, condition, replicated, delivery);
+  CREATE FUNCTION ectowatch_watch() RETURNS void LANGUAGE plpgsql AS 'BEGIN END'"
+check "the portable edition's new slot resyncs" '{"event":"resync"}' \
+  "$(PGDATABASE=dur_portable "$cli" listen --slot dur_portable_new --timeout 0.5 p_inserted)"
+check "and is pgoutput's" "pgoutput" "$(sql "SELECT plugin FROM pg_replication_slots WHERE slot_name = 'dur_portable_new'")"
+PGDATABASE=dur_portable sql "SELECT 1 FROM pg_create_logical_replication_slot('dur_portable_old', 'ectowatch')" >/dev/null
+PGDATABASE=dur_portable "$cli" listen --slot dur_portable_old --timeout 1 p_inserted 2>"$work/err"
+check "an ectowatch-plugin slot where the portable edition is installed exits 1" "1" "$?"
+check "and says why" "1" "$(grep -c 'is of the ectowatch plugin, which cannot read the portable edition' "$work/err")"
+sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'dur_portable%'" >/dev/null
+sql "DROP DATABASE dur_portable"
+
 "$cli" drop-slot dur_kill >/dev/null
 sql "DROP TABLE dur_orders CASCADE"
 echo "durable cli: $passed passed, $failed failed"

@@ -16,6 +16,7 @@ namespace ectowatch::detail {
 namespace {
 
 constexpr const char *kPlugin = protocol::kMessagePrefix; // the output plugin has its name
+constexpr const char *kPgoutput = "pgoutput";
 
 // The COPY BOTH sub-protocol is big-endian.
 std::uint64_t read_u64(const char *bytes) {
@@ -102,10 +103,11 @@ ReplicationStream::SlotState ReplicationStream::prepare_slot(const std::string &
     if (rows.empty())
       break;
     const auto &row = rows.front();
-    if (row[0] != std::optional<std::string>(kPlugin) || row[2] != std::optional<std::string>("t"))
+    bool ours = row[0] == std::optional<std::string>(kPlugin) || row[0] == std::optional<std::string>(kPgoutput);
+    if (!ours || row[2] != std::optional<std::string>("t"))
       throw UsageError("replication slot \"" + slot + "\" exists for plugin " + row[0].value_or("") +
                        (row[1]->empty() ? std::string() : " in database " + *row[1]) +
-                       ", not for ectowatch in this database: choose another slot name");
+                       ", not for ectowatch or pgoutput in this database: choose another slot name");
     if (row[4]) {
       if (attempt < 50) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -114,22 +116,35 @@ ReplicationStream::SlotState ReplicationStream::prepare_slot(const std::string &
       throw ConnectionError("replication slot \"" + slot + "\" is in use by the process with PID " + *row[4] +
                             ": a slot has one consumer at a time; give each consumer its own slot");
     }
-    if (row[3] != std::optional<std::string>("lost"))
+    if (row[3] != std::optional<std::string>("lost")) {
+      // An existing slot's plugin decides how it is read, unless it cannot
+      // read this database's edition (each would miss the other's messages).
+      state.plugin = *row[0];
+      check_plugin_reads_edition(slot, state.plugin);
+      if (state.plugin == kPgoutput)
+        use_pgoutput();
       return state;
+    }
     // Invalidated (it held more WAL than max_slot_wal_keep_size): it cannot be
     // read any more; start again, and say that events were missed.
     connection_.simple_query("DROP_REPLICATION_SLOT " + quoted);
     state.lost = true;
     break;
   }
+  state.plugin = choose_plugin();
   if (!create)
     throw UsageError("replication slot \"" + slot + "\" does not exist" +
                      (state.lost ? " any more (it was lost and dropped)" : "") +
                      "; let the client create it (Durable::create_slot) or run "
                      "SELECT pg_create_logical_replication_slot('" +
-                     slot + "', 'ectowatch')");
+                     slot + "', '" + state.plugin + "')");
+  // The publication first: pgoutput looks publications up as of each
+  // change it decodes, so it must exist before the slot's first change.
+  if (state.plugin == kPgoutput)
+    use_pgoutput();
   try {
-    connection_.simple_query("CREATE_REPLICATION_SLOT " + quoted + " LOGICAL " + kPlugin + " (SNAPSHOT 'nothing')");
+    connection_.simple_query("CREATE_REPLICATION_SLOT " + quoted + " LOGICAL " + state.plugin +
+                             " (SNAPSHOT 'nothing')");
   } catch (const SqlError &error) {
     std::string hint = error.hint();
     std::string what = error.what();
@@ -154,9 +169,93 @@ ReplicationStream::SlotState ReplicationStream::prepare_slot(const std::string &
   return state;
 }
 
+// The plugin a new slot gets. The native edition's messages carry a MAC that
+// only the 'ectowatch' plugin checks and strips; the portable edition's
+// (PL/pgSQL, no C function) are read through pgoutput. In a database with
+// neither yet: 'ectowatch' where the server has the extension's files,
+// pgoutput where it has not (a managed service).
+std::string ReplicationStream::choose_plugin() {
+  switch (installed_edition()) {
+  case Edition::native:
+    return kPlugin;
+  case Edition::portable:
+    return kPgoutput;
+  case Edition::none:
+    break;
+  }
+  auto files = connection_.simple_query("SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'ectowatch')");
+  return files.at(0).at(0) == std::optional<std::string>("t") ? kPlugin : kPgoutput;
+}
+
+ReplicationStream::Edition ReplicationStream::installed_edition() {
+  auto found = connection_.simple_query("SELECT EXISTS (SELECT FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+                                        "WHERE l.lanname = 'c' AND p.probin LIKE '%ectowatch%'), "
+                                        "EXISTS (SELECT FROM pg_proc WHERE proname = 'ectowatch_watch')");
+  const auto &row = found.at(0);
+  if (row.at(0) == std::optional<std::string>("t"))
+    return Edition::native;
+  return row.at(1) == std::optional<std::string>("t") ? Edition::portable : Edition::none;
+}
+
+// pgoutput would pass the native edition's MAC trailers on as text nobody can
+// decode, and the 'ectowatch' plugin leaves the portable edition's unsigned
+// messages out (as forged, with only a server WARNING): refused, not misread.
+void ReplicationStream::check_plugin_reads_edition(const std::string &slot, const std::string &plugin) {
+  Edition edition = installed_edition();
+  bool wrong =
+      (plugin == kPgoutput && edition == Edition::native) || (plugin == kPlugin && edition == Edition::portable);
+  if (!wrong)
+    return;
+  bool native = edition == Edition::native;
+  throw UsageError("replication slot \"" + slot + "\" is of the " + plugin + " plugin, which cannot read the " +
+                   (native ? "native" : "portable") + " edition of ectowatch installed in this database (" +
+                   (native ? "its messages are signed for ectowatch's own plugin"
+                           : "its messages are unsigned, and ectowatch's plugin leaves those out") +
+                   "): drop it (SELECT pg_drop_replication_slot('" + slot +
+                   "')) and let the client create one for this edition, or choose another slot name");
+}
+
+// Makes the server ready to stream messages through pgoutput (its
+// publication), and this stream to read them.
+void ReplicationStream::use_pgoutput() {
+  auto server = connection_.simple_query(
+      "SELECT current_setting('server_version_num')::int >= 140000, current_setting('server_encoding')");
+  if (server.at(0).at(0) != std::optional<std::string>("t"))
+    throw UsageError("durable delivery without ectowatch's output plugin reads messages through pgoutput, which "
+                     "carries them from PostgreSQL 14 on: upgrade the server, or install the native edition");
+  // pgoutput sends a message's text as stored, in the database encoding (the
+  // 'ectowatch' plugin converts it to UTF-8, as messages are).
+  if (server.at(0).at(1) != std::optional<std::string>("UTF8"))
+    throw UsageError("durable delivery through pgoutput needs a UTF8 database: pgoutput does not convert messages, "
+                     "and this database's encoding is " +
+                     server.at(0).at(1).value_or("") + "; use notify delivery here, or a UTF8 database");
+  std::string name = kPgoutputPublication;
+  if (connection_.simple_query("SELECT FROM pg_publication WHERE pubname = " + connection_.quote_literal(name))
+          .empty()) {
+    try {
+      connection_.simple_query("CREATE PUBLICATION " + connection_.quote_identifier(name));
+    } catch (const SqlError &error) {
+      // duplicate_object, or unique_violation in the catalog: another client
+      // created it at the same moment, which is just as good.
+      if (error.sqlstate() != "42710" && error.sqlstate() != "23505")
+        throw SqlError("cannot create publication \"" + name +
+                           "\" (empty: pgoutput needs one to stream messages): " + error.what(),
+                       error.sqlstate(),
+                       "grant the role CREATE on the database, or have its owner run CREATE PUBLICATION " + name +
+                           " once",
+                       error.detail());
+    }
+  }
+  pgoutput_.emplace();
+}
+
 void ReplicationStream::start(const std::string &slot, std::uint64_t from_lsn) {
   std::string command =
       "START_REPLICATION SLOT " + connection_.quote_identifier(slot) + " LOGICAL " + format_lsn(from_lsn);
+  if (pgoutput_) {
+    command += std::string(" ") + kPgoutputOptions;
+    pgoutput_.emplace(); // the stream begins between transactions
+  }
   Result result(PQexec(connection_.raw(), command.c_str()));
   if (!result || PQstatus(connection_.raw()) != CONNECTION_OK)
     connection_.throw_connection_error("connection lost");
@@ -188,8 +287,14 @@ std::size_t ReplicationStream::read(const Handler &handler, bool &reply_requeste
     std::unique_ptr<char, FreememDeleter> data(raw);
     ++count;
     if (raw[0] == 'w' && length >= 25) {
-      // XLogData: start, end, send time, then one output row.
-      handler.message(read_u64(raw + 1), std::string_view(raw + 25, static_cast<std::size_t>(length - 25)));
+      // XLogData: start, end, send time, then one output row (pgoutput: one
+      // protocol message, which the reader turns into such rows).
+      std::uint64_t lsn = read_u64(raw + 1);
+      std::string_view data(raw + 25, static_cast<std::size_t>(length - 25));
+      if (pgoutput_)
+        pgoutput_->read(lsn, data, handler.message);
+      else
+        handler.message(lsn, data);
     } else if (raw[0] == 'k' && length >= 18) {
       // Primary keepalive: the server's position, send time, reply requested.
       handler.position(read_u64(raw + 1));

@@ -1,6 +1,8 @@
 // Durable delivery: a logical replication slot with the 'ectowatch' output
-// plugin, read over libpq's replication protocol (START_REPLICATION ...
-// LOGICAL, COPY BOTH). Each output row is one v1 message; the server also sends
+// plugin, or, where that cannot be loaded, the built-in 'pgoutput'
+// (pgoutput_reader.hpp), read over libpq's replication protocol
+// (START_REPLICATION ... LOGICAL, COPY BOTH). Each output row is one v1
+// message, and an empty row ends a transaction; the server also sends
 // keepalives with its current position. Positions are confirmed only when the
 // client says so (after the callbacks for them have returned): at-least-once.
 // Not thread-safe by itself: Client serialises access with its mutex.
@@ -8,10 +10,12 @@
 
 #include "ectowatch/protocol.hpp"
 #include "pg_connection.hpp"
+#include "pgoutput_reader.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,10 +37,12 @@ public:
   struct SlotState {
     bool created = false; // it did not exist: events before now were never recorded
     bool lost = false;    // it had been invalidated (max_slot_wal_keep_size) and was created again
+    std::string plugin;   // 'ectowatch' or 'pgoutput'
   };
-  // Makes sure `slot` exists with the 'ectowatch' plugin in this database and
-  // is not in use; creates it when missing (if `create`). Throws UsageError or
-  // SqlError with what to do.
+  // Makes sure `slot` exists in this database, for the 'ectowatch' or the
+  // 'pgoutput' plugin, and is not in use; creates it when missing (if
+  // `create`), for the plugin the database's edition needs
+  // (choose_plugin()). Throws UsageError or SqlError with what to do.
   SlotState prepare_slot(const std::string &slot, bool create);
 
   // START_REPLICATION from `from_lsn` (0: where the slot's confirmed position is).
@@ -67,8 +73,17 @@ public:
   void finish(std::uint64_t received, std::uint64_t confirmed, std::chrono::milliseconds timeout);
 
 private:
+  // Which ectowatch this database has: the native one (C functions from its
+  // library) or the portable one (PL/pgSQL, e.g. through pg_tle).
+  enum class Edition { native, portable, none };
+  Edition installed_edition();
+  std::string choose_plugin();
+  void check_plugin_reads_edition(const std::string &slot, const std::string &plugin);
+  void use_pgoutput();
+
   PgConnection connection_;
   bool streaming_ = false;
+  std::optional<PgoutputReader> pgoutput_; // set when the slot is pgoutput's
 };
 
 } // namespace ectowatch::detail

@@ -16,7 +16,8 @@ void SlotSource::connect(Batch &out, bool) {
   if (slot.created || slot.lost) {
     out.emplace_back(LogLine{slot.lost ? LogLevel::warning : LogLevel::info,
                              "replication slot \"" + durable_.slot + "\" " +
-                                 (slot.lost ? "was lost (invalidated) and created again" : "created")});
+                                 (slot.lost ? "was lost (invalidated) and created again" : "created") +
+                                 (slot.plugin == "pgoutput" ? " (plugin pgoutput)" : "")});
     out.emplace_back(Resync{slot.lost ? Resync::Reason::slot_lost : Resync::Reason::slot_created, {}});
   }
 }

@@ -1,4 +1,5 @@
-// Durable delivery: a logical replication slot of the 'ectowatch' plugin.
+// Durable delivery: a logical replication slot of the 'ectowatch' plugin (or
+// of 'pgoutput', read as the same rows: replication_stream.hpp).
 // A slot resumes where it was confirmed, so a reconnect is not a resync;
 // only a new or lost slot is. Streaming begins at the first poll. While the
 // inbox is full, reading stops and the server waits (TCP back-pressure)

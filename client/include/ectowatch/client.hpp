@@ -105,8 +105,10 @@ struct WatchOptions {
 // its own name, and drop slots you no longer use (they keep WAL on the server).
 struct Durable {
   std::string slot; // 1-63 lower-case letters, digits, underscores
-  // Create the slot (plugin 'ectowatch') when it does not exist; otherwise a
-  // missing slot is an error.
+  // Create the slot when it does not exist (plugin 'ectowatch', or the
+  // built-in 'pgoutput' where the database has the portable edition or the
+  // server lacks ectowatch's files: docs/design.md, "Durable delivery");
+  // otherwise a missing slot is an error. An existing slot's plugin decides.
   bool create_slot = true;
   // Optional, for forwarders that are acknowledged later (ectowatch bridge):
   // positions are confirmed to the server only up to what this returns as
