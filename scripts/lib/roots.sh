@@ -19,9 +19,12 @@ ROOTS_CACHE="${ECTOWATCH_ROOTS:-/var/cache/ectowatch-roots}"
 DEBIAN_MIRROR="${ECTOWATCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
 # The Debian release whose archive has PostgreSQL $1 (the Debian 12 machine
-# itself has 15; 14 and 16 are in no Debian release reachable here).
+# itself has 15, and its root, bookworm, is for tests that must not touch the
+# machine's own installation, such as installing packages; 14 and 16 are in no
+# Debian release reachable here).
 root_release() {
   case "$1" in
+  15) echo bookworm ;;
   17) echo trixie ;;
   18) echo sid ;;
   19) echo sid-experimental ;; # a sid root with 19 from experimental (add_experimental_postgres)

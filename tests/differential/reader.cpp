@@ -26,7 +26,9 @@ void print_line(const std::string &line) {
   std::fflush(stdout);
 }
 
-std::string quoted(std::string_view text) {
+// (Not "quoted": with a std::string argument, ADL would pick std::quoted from
+// <iomanip>, which newer libstdc++ headers include along the way.)
+std::string json_quoted(std::string_view text) {
   std::string out;
   ectowatch::append_json_string(out, text);
   return out;
@@ -59,7 +61,7 @@ int main(int argc, char **argv) {
       std::string line = "{\"r\":";
       switch (event.kind()) {
       case ectowatch::Event::Kind::row:
-        line += "\"row\",\"op\":" + quoted(ectowatch::to_string(event.op())) + ",\"row\":" + event.row().json() +
+        line += "\"row\",\"op\":" + json_quoted(ectowatch::to_string(event.op())) + ",\"row\":" + event.row().json() +
                 ",\"truncated\":" + (event.extra_columns_left_out() ? "true" : "false");
         break;
       case ectowatch::Event::Kind::dropped:
@@ -69,7 +71,7 @@ int main(int argc, char **argv) {
         line += "\"truncated\"";
         break;
       }
-      line += ",\"label\":" + quoted(event.label()) + ",\"table\":" + quoted(event.table()) +
+      line += ",\"label\":" + json_quoted(event.label()) + ",\"table\":" + json_quoted(event.table()) +
               ",\"lsn\":" + std::to_string(event.message().lsn) + "}";
       print_line(line);
     };
@@ -78,17 +80,18 @@ int main(int argc, char **argv) {
       subscriptions.push_back(client->subscribe(label, on_event));
     client->on_resync([](const ectowatch::Resync &resync) {
       print_line(std::string("{\"r\":\"resync\",\"reason\":\"") + std::string(ectowatch::to_string(resync.reason)) +
-                 "\",\"label\":" + quoted(resync.label) + "}");
+                 "\",\"label\":" + json_quoted(resync.label) + "}");
     });
-    client->on_error(
-        [](const ectowatch::Error &error) { print_line("{\"r\":\"error\",\"what\":" + quoted(error.what()) + "}"); });
+    client->on_error([](const ectowatch::Error &error) {
+      print_line("{\"r\":\"error\",\"what\":" + json_quoted(error.what()) + "}");
+    });
     client->start();
     print_line("{\"r\":\"started\"}");
     int received = 0;
     sigwait(&signals, &received);
     client->stop();
   } catch (const std::exception &error) {
-    print_line("{\"r\":\"fatal\",\"what\":" + quoted(error.what()) + "}");
+    print_line("{\"r\":\"fatal\",\"what\":" + json_quoted(error.what()) + "}");
     return 1;
   }
   return 0;
