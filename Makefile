@@ -75,4 +75,13 @@ generated/$(EXTENSION)--%.sql: $(SQL_SOURCES)
 	@mkdir -p generated
 	awk -v dir=sql -v mode=$(if $(findstring --,$*),upgrade,install) -v from=$(firstword $(subst --, ,$*)) \
 	    -v version=$(lastword $(subst --, ,$*)) -f sql/generate.awk >$@.tmp && mv $@.tmp $@
+
+# The portable edition (PL/pgSQL, for servers that cannot load our library),
+# generated from the same sources: never installed into the server, the client
+# carries it (`ectowatch install --portable`, and share/ectowatch/ for psql -f).
+PORTABLE_SCRIPT = generated/portable/$(EXTENSION)-portable--$(EXTVERSION).sql
+all: $(PORTABLE_SCRIPT)
+$(PORTABLE_SCRIPT): $(SQL_SOURCES)
+	@mkdir -p generated/portable
+	awk -v dir=sql -v mode=install -v edition=portable -v version=$(EXTVERSION) -f sql/generate.awk >$@.tmp && mv $@.tmp $@
 -include $(OBJS:.o=.d)

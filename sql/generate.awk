@@ -5,11 +5,27 @@
 #       first version is V or older, in the manifest's order, as it was in V
 #   awk -v mode=upgrade -v from=A -v version=B -v dir=sql -f sql/generate.awk
 #       the upgrade script A--B: sql/upgrades/A--B.sql, its includes as in B
+#   awk -v mode=install -v edition=portable -v version=V -v dir=sql -f sql/generate.awk
+#       the portable edition's script of V (no C, no event triggers), run by
+#       the application's role itself (`ectowatch install --portable`, psql -f)
+#       and run again to upgrade: see "Editions" below
 # Directives, each alone on a line, are read in the sources and never copied:
 #   --@if < V   --@if >= V   --@else   --@end     lines for some versions only
+#   --@if native   --@if portable                  lines for one edition only
 #   --@include PATH                                another source, as in version
 # and @NAME@ in any line is the value of NAME in sql/values as of the version
-# (@NAME:quoted@: the same with its quotes doubled, for use inside a literal).
+# (@NAME:quoted@: the same with its quotes doubled, for use inside a literal);
+# @VERSION@ is the version being written.
+#
+# Editions. The native edition (the default) is the extension PostgreSQL
+# installs. The portable edition is the same API in PL/pgSQL for servers that
+# cannot load our library (managed services): objects whose manifest line ends
+# in "native" are left out of it, those ending in "portable" are only in it,
+# and its script is a plain transaction, not an extension script. It is its
+# own upgrade: run again over an older or the same version, it must keep every
+# watcher, so each CREATE it writes is made idempotent here (CREATE OR REPLACE
+# FUNCTION / VIEW, CREATE TABLE IF NOT EXISTS, a CREATE POLICY after DROP
+# POLICY IF EXISTS). @extschema@ stays in it: the installer puts the schema in.
 function fail(message) {
     printf "sql/generate.awk: %s\n", message > "/dev/stderr"
     failed = 1
@@ -29,6 +45,10 @@ function compare_versions(a, b,    pa, pb, n, i) {
 }
 
 function holds(operator, v) {
+    if (operator == "native" || operator == "portable") {
+        if (v != "") fail("--@if " operator " takes no version")
+        return edition == operator
+    }
     if (operator == "<") return compare_versions(version, v) < 0
     if (operator == ">=") return compare_versions(version, v) >= 0
     fail("unknown comparison " operator " (use < or >=)")
@@ -59,7 +79,7 @@ function emit(path,    file, line, word, depth, active, taken, n, i, on) {
             }
             continue
         }
-        if (active[depth]) print expand(line, path)
+        if (active[depth]) print idempotent(expand(line, path))
     }
     if (n < 0) fail("cannot read " file)
     close(file)
@@ -80,6 +100,7 @@ function read_values(    file, line, n, word, rest) {
     }
     if (n < 0) fail("cannot read " file)
     close(file)
+    value["VERSION"] = version
 }
 
 function expand(line, path,    name, quoted) {
@@ -92,6 +113,21 @@ function expand(line, path,    name, quoted) {
     return line
 }
 
+# In the portable edition, a CREATE that may run again over its own objects.
+function idempotent(line,    name) {
+    if (edition != "portable") return line
+    if (sub(/^CREATE FUNCTION /, "CREATE OR REPLACE FUNCTION ", line)) return line
+    if (sub(/^CREATE VIEW /, "CREATE OR REPLACE VIEW ", line)) return line
+    if (sub(/^CREATE TABLE /, "CREATE TABLE IF NOT EXISTS ", line)) return line
+    if (match(line, /^CREATE POLICY [a-z_]+ ON [^ ]+/)) {
+        name = substr(line, 15, RLENGTH - 14)
+        return "DROP POLICY IF EXISTS " name ";\n" line
+    }
+    if (line ~ /^CREATE (EVENT TRIGGER|OR REPLACE TRIGGER|TRIGGER) /)
+        fail("the portable edition cannot create " line)
+    return line
+}
+
 function doubled(text) {
     gsub(/'/, "''", text)
     return text
@@ -99,20 +135,37 @@ function doubled(text) {
 
 BEGIN {
     if (dir == "" || version == "") fail("set dir and version")
+    if (edition == "") edition = "native"
+    if (edition != "native" && edition != "portable") fail("edition must be native or portable")
+    if (edition == "portable" && mode != "install") fail("the portable edition has an install script only (it is its own upgrade)")
     read_values()
     print "-- Generated from the sources under sql/ by sql/generate.awk (see sql/README.md): edit those, not this."
     if (mode == "install") {
-        print "\\echo Use \"CREATE EXTENSION ectowatch\" to load this file. \\quit"
+        if (edition == "portable") {
+            print "-- The portable edition of ectowatch " version ": run it as the role that owns the watched tables"
+            print "-- (`ectowatch install --portable`), again to upgrade; @extschema@ is the schema to install into."
+            print "BEGIN;"
+            emit("portable/prologue.sql")
+        } else {
+            print "\\echo Use \"CREATE EXTENSION ectowatch\" to load this file. \\quit"
+        }
         manifest = dir "/manifest"
         while ((n = (getline line < manifest)) > 0) {
             if (line ~ /^[ \t]*(#|$)/) continue
             split(line, word, " ")
+            if (word[3] != "" && word[3] != "native" && word[3] != "portable")
+                fail("manifest: " word[2] ": the third column is native or portable, not " word[3])
+            if (word[3] != "" && word[3] != edition) continue
             if (compare_versions(word[1], version) <= 0) {
                 print ""
                 emit(word[2])
             }
         }
         if (n < 0) fail("cannot read " manifest)
+        if (edition == "portable") {
+            print ""
+            print "COMMIT;"
+        }
     } else if (mode == "upgrade") {
         print "\\echo Use \"ALTER EXTENSION ectowatch UPDATE TO '" version "'\" to load this file. \\quit"
         emit("upgrades/" from "--" version ".sql")

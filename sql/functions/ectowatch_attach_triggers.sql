@@ -37,11 +37,29 @@ BEGIN
     -- triggers; partitions carry clones of row triggers only).
     -- ectowatch_guard_inheritance() switches back to a row trigger when such a
     -- table joins an inheritance tree later.
+--@if native
     IF op = 'deleted' AND condition IS NULL AND NOT replicated
        AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = tbl AND c.relkind = 'r' AND NOT c.relispartition)
        AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = tbl OR i.inhparent = tbl) THEN
         fires := 'REFERENCING OLD TABLE AS ectowatch_deleted_rows FOR EACH STATEMENT';
     END IF;
+--@else
+    -- The portable edition packs a statement's rows into shared messages
+    -- only when its trigger fires once per statement, so every watcher reads
+    -- its statement's transition table where a statement trigger sees every
+    -- change, as above (and without trigger_columns: a statement trigger has
+    -- no WHEN either). Elsewhere it fires per row, one message a row.
+    -- Without event triggers nothing switches a watcher to a row trigger when
+    -- its table joins an inheritance tree later: ectowatch_watch() again does
+    -- (README, "Managed PostgreSQL").
+    IF condition IS NULL AND trigger_columns IS NULL AND NOT replicated
+       AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = tbl AND c.relkind = 'r' AND NOT c.relispartition)
+       AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = tbl OR i.inhparent = tbl) THEN
+        fires := CASE WHEN op = 'deleted'
+                      THEN 'REFERENCING OLD TABLE AS ectowatch_deleted_rows FOR EACH STATEMENT'
+                      ELSE 'REFERENCING NEW TABLE AS ectowatch_new_rows FOR EACH STATEMENT' END;
+    END IF;
+--@end
 
 --@if < 0.5.0
 --@include fragments/make_triggers_before_0.5.0.sql

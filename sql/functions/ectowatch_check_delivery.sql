@@ -27,6 +27,17 @@ BEGIN
                   HINT = 'Use ''notify'' (NOTIFY, at-most-once), ''durable'' (a replication slot, at-least-once) '
                          'or ''relay'' (NOTIFY sent by the relay worker: no NOTIFY lock at commit).';
     END IF;
+--@if portable
+    IF delivery = 'relay' THEN
+        RAISE EXCEPTION 'ectowatch_watch: relay delivery needs the native edition''s background worker, which the '
+                        'portable edition of ectowatch (PL/pgSQL, for servers that cannot load ectowatch''s library) '
+                        'does not have'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Use delivery => ''notify'' (NOTIFY, at-most-once) or ''durable'' (a replication slot read '
+                         'through pgoutput, at-least-once); relay needs CREATE EXTENSION ectowatch on a server that '
+                         'has the library.';
+    END IF;
+--@end
     IF delivery IN ('durable', 'relay') AND current_setting('wal_level') <> 'logical' THEN
         RAISE EXCEPTION 'ectowatch_watch: % delivery needs wal_level = logical (it is %)', delivery, current_setting('wal_level')
             USING ERRCODE = 'object_not_in_prerequisite_state',

@@ -7,7 +7,14 @@
 -- trigger of its name that is not its own (a collision of the names before
 -- 0.5.0, see sql/upgrades/0.4.0--0.5.0.sql) keeps its row, so the statement
 -- that repairs it still finds what to pass.
+--@if native
 CREATE OR REPLACE FUNCTION @extschema@.ectowatch_forget_dropped() RETURNS event_trigger
+--@else
+-- The portable edition cannot have event triggers (they need a superuser):
+-- ectowatch_watch and ectowatch_unwatch call this first instead, and the
+-- view ectowatch_watchers leaves out the rows it has not removed yet.
+CREATE OR REPLACE FUNCTION @extschema@.ectowatch_forget_dropped() RETURNS void
+--@end
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$

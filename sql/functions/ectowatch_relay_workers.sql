@@ -9,4 +9,10 @@ CREATE FUNCTION @extschema@.ectowatch_relay_workers(
     OUT state text, OUT reason text)
 --@end
 RETURNS SETOF record
+--@if native
 LANGUAGE c AS 'MODULE_PATHNAME', 'ectowatch_relay_workers';
+--@else
+-- The portable edition has no relay worker: no rows.
+LANGUAGE sql AS $$ SELECT NULL::text, NULL::text, NULL::int, NULL::pg_lsn, NULL::bigint, NULL::bigint, NULL::text,
+                          NULL::timestamptz, NULL::text, NULL::text WHERE false $$;
+--@end

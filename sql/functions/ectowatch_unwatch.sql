@@ -19,6 +19,10 @@ BEGIN
 --@if >= 0.5.0
     PERFORM @extschema@.ectowatch_lock_label(label);
 --@end
+--@if portable
+    -- No event trigger removed the watchers of dropped tables: done here.
+    PERFORM @extschema@.ectowatch_forget_dropped();
+--@end
     SELECT * INTO existing FROM @extschema@.ectowatch_catalog c WHERE c.label = ectowatch_unwatch.label;
     IF NOT FOUND THEN
         RETURN false;

@@ -115,6 +115,10 @@ BEGIN
     -- From here to the end of the transaction no other call for this label
     -- runs, and the catalog read below sees what the last one committed.
     PERFORM @extschema@.ectowatch_lock_label(label);
+--@if portable
+    -- No event trigger removed the watchers of dropped tables: done here.
+    PERFORM @extschema@.ectowatch_forget_dropped();
+--@end
     -- existing.label (the primary key) is NULL when there is no such watcher.
     SELECT * INTO existing FROM @extschema@.ectowatch_catalog c WHERE c.label = ectowatch_watch.label;
     IF existing.label IS NOT NULL AND (existing.table_name <> tbl OR existing.op <> ectowatch_watch.op) THEN

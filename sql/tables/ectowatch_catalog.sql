@@ -25,7 +25,9 @@ CREATE TABLE @extschema@.ectowatch_catalog (
     delivery        text NOT NULL DEFAULT 'notify' CHECK (delivery IN (@DELIVERIES@))
 --@end
 );
+--@if native
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.ectowatch_catalog', '');
+--@end
 
 -- Table owners who are not superusers manage their own watchers: every role
 -- may read the catalog, but may only change rows of tables it owns, and only

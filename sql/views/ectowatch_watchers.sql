@@ -25,7 +25,15 @@ CREATE OR REPLACE VIEW @extschema@.ectowatch_watchers AS
              WHERE w.table_name = c.table_name AND w.label = c.label AND NOT w.for_truncate
              LIMIT 1) AS fires
 --@end
+--@if native
       FROM @extschema@.ectowatch_catalog c;
+--@else
+      FROM @extschema@.ectowatch_catalog c
+     -- Without event triggers a dropped table's watchers stay in the catalog
+     -- until the next ectowatch_watch or ectowatch_unwatch: not shown.
+     WHERE EXISTS (SELECT 1 FROM @extschema@.ectowatch_triggers w
+                    WHERE w.table_name = c.table_name AND w.label = c.label AND NOT w.for_truncate);
+--@end
 --@end
 --@end
 GRANT SELECT ON @extschema@.ectowatch_watchers TO PUBLIC;
