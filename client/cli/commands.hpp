@@ -42,6 +42,14 @@ int watchers(const std::string &dsn);
 int slots(const std::string &dsn);
 int drop_slot(const std::string &dsn, const std::string &name);
 
+// `ectowatch install --portable [--schema S]` (install_command.cpp).
+struct InstallArguments {
+  std::string dsn;
+  bool portable = false;
+  std::string schema = "public";
+};
+int install(const InstallArguments &arguments);
+
 // Prints an error of the library as "ectowatch: ..." (with the server's hint).
 void print_error(const std::exception &error);
 

@@ -6,6 +6,7 @@
 //   ectowatch slots                 list the replication slots of durable listeners
 //   ectowatch drop-slot NAME        drop one
 //   ectowatch bridge --slot NAME    publish durable watchers into NATS JetStream
+//   ectowatch install --portable    install the PL/pgSQL edition (managed servers)
 #include "bridge_command.hpp"
 #include "commands.hpp"
 
@@ -165,6 +166,14 @@ int main(int argc, char **argv) {
   BridgeArguments bridge_arguments;
   auto *bridge_command = add_bridge_command(app, bridge_arguments);
 
+  InstallArguments install_arguments;
+  auto *install_command = app.add_subcommand(
+      "install", "Install or upgrade the portable edition (PL/pgSQL) where ectowatch's library cannot be loaded");
+  add_dsn(install_command, install_arguments.dsn);
+  install_command->add_flag("--portable", install_arguments.portable,
+                            "The portable edition, run as the connected role (the tables' owner; no superuser)");
+  install_command->add_option("--schema", install_arguments.schema, "Schema to install into")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &help) {
@@ -190,5 +199,7 @@ int main(int argc, char **argv) {
     return drop_slot(drop_slot_dsn, drop_slot_name);
   if (*bridge_command)
     return bridge(bridge_arguments);
+  if (*install_command)
+    return install(install_arguments);
   return kExitUsage;
 }

@@ -39,9 +39,14 @@ BEGIN
                 SELECT t.typbasetype INTO base FROM pg_type t WHERE t.oid = base;
             END LOOP;
             IF base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'bool'::regtype, 'json'::regtype,
-                        'jsonb'::regtype, 'timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype,
-                        'time'::regtype, 'timetz'::regtype) THEN
+                        'jsonb'::regtype, 'timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
                 member := format('coalesce(to_json(r.%1$I)::text, ''null'')', columns[i]);
+            ELSIF base = 'timetz'::regtype THEN
+                -- ISO 8601 wants the offset's minutes, which the output leaves out when zero.
+                member := format('CASE WHEN num_nulls(r.%1$I) = 1 THEN ''null'' '
+                                 'WHEN format(''%%s'', r.%1$I) ~ ''[+-][0-9][0-9]$'' '
+                                 'THEN to_json(format(''%%s:00'', r.%1$I))::text '
+                                 'ELSE to_json(format(''%%s'', r.%1$I))::text END', columns[i]);
             ELSE
                 -- num_nulls: a composite of NULL fields IS NULL, yet is no SQL NULL.
                 member := format('CASE WHEN num_nulls(r.%1$I) = 1 THEN ''null'' ELSE to_json(format(''%%s'', r.%1$I))::text END',

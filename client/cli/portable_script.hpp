@@ -1,0 +1,11 @@
+// The portable edition's install script, carried by the CLI: generated from
+// sql/ at build time (CMakeLists.txt, client/cmake/embed_portable_sql.cmake).
+#pragma once
+
+namespace ectowatch::cli {
+
+extern const char *const kPortableVersion;
+// The script with "@extschema@" where the schema's name goes.
+extern const char *const kPortableScript;
+
+} // namespace ectowatch::cli
