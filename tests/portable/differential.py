@@ -89,8 +89,13 @@ for step in range(int(sys.argv[2])):
         next_id += n
     elif kind < 0.45:
         emit(f"UPDATE v SET t = {lit(text_value(rnd.randint(0, 4000)))}, n = n + 1 WHERE id % {rnd.randint(2, 9)} = {rnd.randint(0, 1)};")
-    elif kind < 0.5:
+    elif kind < 0.47:
         emit(f"DELETE FROM v WHERE id % {rnd.randint(3, 11)} = 0;")
+    elif kind < 0.5:  # an upsert: inserted rows and updated ones, from one statement
+        ids = [rnd.randint(1, next_id) for _ in range(rnd.randint(1, 6))]
+        emit("INSERT INTO v (id, t) VALUES " + ", ".join(f"({i}, {lit(text_value(rnd.randint(0, 40)))})" for i in sorted(set(ids)))
+             + " ON CONFLICT (id) DO UPDATE SET t = EXCLUDED.t;")
+        next_id = max(next_id, max(ids) + 1)
     elif kind < 0.6:
         r = rnd.choice(["eu", "us", "a.b", "Zürich"])
         emit(f"INSERT INTO ck VALUES ({lit(r)}, {rnd.randint(1, 40)}, {lit(text_value(rnd.randint(0, 50)))}) ON CONFLICT (region, num) DO UPDATE SET note = EXCLUDED.note;")
