@@ -9,9 +9,14 @@
 #       the portable edition's script of V (no C, no event triggers), run by
 #       the application's role itself (`ectowatch install --portable`, psql -f)
 #       and run again to upgrade: see "Editions" below
+#   awk -v mode=install -v edition=portable -v packaging=tle -v version=V ...
+#       the same as the script of an extension, for pg_tle
+#       (`ectowatch install --pg-tle`: its install and its update script)
 # Directives, each alone on a line, are read in the sources and never copied:
 #   --@if < V   --@if >= V   --@else   --@end     lines for some versions only
 #   --@if native   --@if portable                  lines for one edition only
+#   --@if extension                                lines for a CREATE EXTENSION
+#                                                  (native, or portable in pg_tle)
 #   --@include PATH                                another source, as in version
 # and @NAME@ in any line is the value of NAME in sql/values as of the version
 # (@NAME:quoted@: the same with its quotes doubled, for use inside a literal);
@@ -26,6 +31,9 @@
 # watcher, so each CREATE it writes is made idempotent here (CREATE OR REPLACE
 # FUNCTION / VIEW, CREATE TABLE IF NOT EXISTS, a CREATE POLICY after DROP
 # POLICY IF EXISTS). @extschema@ stays in it: the installer puts the schema in.
+# Packaged for pg_tle it is an extension's script: no transaction and no
+# prologue of its own, and the same text serves as every update script
+# (being idempotent).
 function fail(message) {
     printf "sql/generate.awk: %s\n", message > "/dev/stderr"
     failed = 1
@@ -45,8 +53,9 @@ function compare_versions(a, b,    pa, pb, n, i) {
 }
 
 function holds(operator, v) {
-    if (operator == "native" || operator == "portable") {
+    if (operator == "native" || operator == "portable" || operator == "extension") {
         if (v != "") fail("--@if " operator " takes no version")
+        if (operator == "extension") return edition == "native" || packaging == "tle"
         return edition == operator
     }
     if (operator == "<") return compare_versions(version, v) < 0
@@ -138,10 +147,13 @@ BEGIN {
     if (edition == "") edition = "native"
     if (edition != "native" && edition != "portable") fail("edition must be native or portable")
     if (edition == "portable" && mode != "install") fail("the portable edition has an install script only (it is its own upgrade)")
+    if (packaging != "" && (packaging != "tle" || edition != "portable")) fail("packaging=tle is for edition=portable only")
     read_values()
     print "-- Generated from the sources under sql/ by sql/generate.awk (see sql/README.md): edit those, not this."
     if (mode == "install") {
-        if (edition == "portable") {
+        if (packaging == "tle") {
+            print "-- The portable edition of ectowatch " version " as pg_tle's extension script (ectowatch install --pg-tle)."
+        } else if (edition == "portable") {
             print "-- The portable edition of ectowatch " version ": run it as the role that owns the watched tables"
             print "-- (`ectowatch install --portable`), again to upgrade; @extschema@ is the schema to install into."
             print "BEGIN;"
@@ -162,7 +174,7 @@ BEGIN {
             }
         }
         if (n < 0) fail("cannot read " manifest)
-        if (edition == "portable") {
+        if (edition == "portable" && packaging != "tle") {
             print ""
             print "COMMIT;"
         }

@@ -42,10 +42,11 @@ int watchers(const std::string &dsn);
 int slots(const std::string &dsn);
 int drop_slot(const std::string &dsn, const std::string &name);
 
-// `ectowatch install --portable [--schema S]` (install_command.cpp).
+// `ectowatch install --portable|--pg-tle [--schema S]` (install_command.cpp).
 struct InstallArguments {
   std::string dsn;
   bool portable = false;
+  bool pg_tle = false;
   std::string schema = "public";
 };
 int install(const InstallArguments &arguments);

@@ -6,7 +6,7 @@
 //   ectowatch slots                 list the replication slots of durable listeners
 //   ectowatch drop-slot NAME        drop one
 //   ectowatch bridge --slot NAME    publish durable watchers into NATS JetStream
-//   ectowatch install --portable    install the PL/pgSQL edition (managed servers)
+//   ectowatch install --portable    install the PL/pgSQL edition (managed servers; --pg-tle)
 #include "bridge_command.hpp"
 #include "commands.hpp"
 
@@ -172,6 +172,9 @@ int main(int argc, char **argv) {
   add_dsn(install_command, install_arguments.dsn);
   install_command->add_flag("--portable", install_arguments.portable,
                             "The portable edition, run as the connected role (the tables' owner; no superuser)");
+  install_command->add_flag("--pg-tle", install_arguments.pg_tle,
+                            "The portable edition as an extension through pg_tle (RDS, Aurora, Supabase: the role "
+                            "needs pgtle_admin); run again to update it");
   install_command->add_option("--schema", install_arguments.schema, "Schema to install into")->capture_default_str();
 
   try {

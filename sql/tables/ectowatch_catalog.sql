@@ -25,7 +25,7 @@ CREATE TABLE @extschema@.ectowatch_catalog (
     delivery        text NOT NULL DEFAULT 'notify' CHECK (delivery IN (@DELIVERIES@))
 --@end
 );
---@if native
+--@if extension
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.ectowatch_catalog', '');
 --@end
 
