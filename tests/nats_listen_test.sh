@@ -129,13 +129,22 @@ js_request() {
   python3 - "$NATS_PORT" "$1" "${2:-}" <<'PY'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(20)
 s.recv(4096)  # INFO
 body = sys.argv[3].encode()
 s.sendall(b'CONNECT {"verbose":false}\r\nSUB _INBOX.req 1\r\nPUB %s _INBOX.req %d\r\n%s\r\n'
           % (sys.argv[2].encode(), len(body), body))
 reply = b""
 while True:
-    reply += s.recv(65536)
+    try:
+        chunk = s.recv(65536)
+    except socket.timeout:
+        sys.exit("js_request %s: no reply in 20 s" % sys.argv[2])
+    if not chunk:
+        sys.exit("js_request %s: the server closed the connection" % sys.argv[2])
+    if b"PING\r\n" in chunk:
+        s.sendall(b"PONG\r\n")
+    reply += chunk
     head, _, rest = reply.partition(b"MSG _INBOX.req 1 ")
     size, _, payload = rest.partition(b"\r\n")
     if size and len(payload) >= int(size):
