@@ -220,13 +220,16 @@ wait_for_slot nb_long
 "$cli" listen --nats "$NATS_URL" --stream NB_LONG --prefix nbg --keys --count 1 --timeout 60 \
   "nb_long_inserted:k=$cjk" >"$work/long_key.out" 2>"$work/long_key.err" &
 long_listener=$!
+# The key's and 3 event subjects': the filter_subjects of one consumer on NATS 2.10+, one consumer each on 2.9.
+nats_version="$("$NATS_SERVER" --version | sed 's/^nats-server: v//')"
+if [ "$(printf '%s\n' 2.10.0 "$nats_version" | sort -V | head -1)" = 2.10.0 ]; then long_consumers=1; else long_consumers=4; fi
 for ((i = 0; i < 100; i++)); do
   [ "$(curl -sf "http://127.0.0.1:$NATS_MONITOR_PORT/jsz?streams=true" | python3 -c '
 import json, sys
 for account in json.load(sys.stdin).get("account_details", []):
     for stream in account.get("stream_detail", []):
         if stream["name"] == "NB_LONG":
-            print(stream["state"].get("consumer_count", 0))')" -ge 4 ] && break # the key's and 3 event subjects' (2.9: one filter each)
+            print(stream["state"].get("consumer_count", 0))')" -ge "$long_consumers" ] && break
   sleep 0.1
 done
 psql -X -q -v ON_ERROR_STOP=1 -v url="$long_url" -v cjk="$cjk" <<'SQL'
