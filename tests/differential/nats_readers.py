@@ -56,8 +56,8 @@ class StreamReader:
     def __init__(self, url, stream, prefix, slow=0.0):
         self.url, self.stream, self.prefix, self.slow = url, stream, prefix, slow
         self.records = []
-        self.ids = {}  # Nats-Msg-Id -> stream sequence of its first copy
-        self.duplicates = []  # (id, first seq, seq)
+        self.ids = {}  # Nats-Msg-Id -> (stream sequence, stored time) of its first copy
+        self.duplicates = []  # (id, first seq, seq, seconds between the two stored times)
         self.gap = 0  # messages removed before this reader read them
         self.read = 0
         self.next_seq = 1
@@ -124,10 +124,15 @@ class StreamReader:
         mid = h.get("Nats-Msg-Id", "")
         if not mid:
             self.error("message %d (%s) without Nats-Msg-Id" % (m["seq"], m["subject"]))
-        elif mid in self.ids:
-            self.duplicates.append((mid, self.ids[mid], m["seq"]))
-        else:
-            self.ids[mid] = m["seq"]
+        stored = nats_wire.stored_time(m["time"]) if m.get("time") else 0.0
+        if mid in self.ids:
+            # Judged by the checker against the stream's duplicate window; the
+            # copy is not a row of its own.
+            first_seq, first_stored = self.ids[mid]
+            self.duplicates.append((mid, first_seq, m["seq"], round(stored - first_stored, 3)))
+            return
+        if mid:
+            self.ids[mid] = (m["seq"], stored)
         try:
             p = parse_json(m["data"].decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:

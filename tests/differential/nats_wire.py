@@ -9,6 +9,7 @@ $JS.API.STREAM.MSG.GET (one stored message by stream sequence, with its
 subject and headers) and $JS.API.STREAM.DELETE.
 """
 import base64
+import datetime
 import json
 import os
 import socket
@@ -153,6 +154,26 @@ def get_messages(conn, stream, seqs):
                     "headers": parse_headers(base64.b64decode(m["hdrs"])) if m.get("hdrs") else {},
                     "data": base64.b64decode(m.get("data") or ""), "time": m.get("time")})
     return out
+
+
+def create_stream(url, stream, subjects, max_age_seconds, duplicate_window_seconds):
+    """A file stream with these limits (what `nats stream add` would make)."""
+    c = Connection(url)
+    r = c.request("$JS.API.STREAM.CREATE." + stream, {
+        "name": stream, "subjects": subjects, "storage": "file", "retention": "limits", "num_replicas": 1,
+        "max_age": int(max_age_seconds * 1e9), "duplicate_window": int(duplicate_window_seconds * 1e9)})
+    c.close()
+    if "error" in r:
+        raise NatsError("cannot create stream %s: %s" % (stream, r["error"]))
+    return r
+
+
+def stored_time(text):
+    """A JetStream timestamp (RFC 3339, nanoseconds) as seconds since the epoch."""
+
+    base, _, frac = text.rstrip("Z").partition(".")
+    t = datetime.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc).timestamp()
+    return t + (float("0." + frac) if frac else 0.0)
 
 
 def delete_stream(url, stream):
