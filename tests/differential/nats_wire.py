@@ -176,6 +176,20 @@ def stored_time(text):
     return t + (float("0." + frac) if frac else 0.0)
 
 
+def consumers_busy(url, stream):
+    """The stream's consumers with messages left to deliver or unacknowledged:
+    {name: (num_pending, num_ack_pending)}, or None if the server did not answer."""
+    try:
+        c = Connection(url)
+        names = c.request("$JS.API.CONSUMER.NAMES." + stream).get("consumers") or []
+        infos = c.requests([("$JS.API.CONSUMER.INFO.%s.%s" % (stream, n), None) for n in names]) if names else []
+        c.close()
+    except (OSError, NatsError):
+        return None
+    return {n: (i.get("num_pending", 0), i.get("num_ack_pending", 0)) for n, i in zip(names, infos)
+            if i.get("num_pending", 0) or i.get("num_ack_pending", 0)}
+
+
 def delete_stream(url, stream):
     for _ in range(50):
         try:
