@@ -951,7 +951,6 @@ def main(run_class=None, name="differential", always_without=()):
     ctx.build = a.build
     ctx.dump = a.dump
     ctx.run_class = run_class or Run
-    ctx.args = a
     ctx.without = set(x for x in a.without.split(",") if x) | set(always_without)
     for x in ctx.without:
         if x not in generate.FEATURES:

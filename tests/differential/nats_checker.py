@@ -234,6 +234,9 @@ class NatsRun(checker.Run):
     # --- the comparison -----------------------------------------------------------------
     def compare(self):
         code = self.bridge.stop() if self.bridge else 0
+        for exit_code, line in self.bridge.exits if self.bridge else []:
+            self.notes.append("the bridge exited %s by itself, started again: %s" % (exit_code, line))
+            self.stats["bridge_exits"] += 1
         if code not in (0,):
             self.fail("bridge_exit", "bridge", "-", "the bridge exited %s (SIGTERM at the end must give 0); its "
                       "log: %s" % (code, self.bridge.log_tail()))
@@ -283,12 +286,12 @@ class NatsRun(checker.Run):
     @staticmethod
     def summary(totals):
         return "NATS: %d stream messages read, %d missed and told (gaps), faults fired: %s; cases with limits: %s; " \
-               "duplicates flagged: %s, stream copies beyond the duplicate window: %d" % (
+               "duplicates flagged: %s, stream copies beyond the duplicate window: %d; bridge exits by itself (restarted): %d" % (
                    totals["stream_messages"], totals["stream_gap"],
                    {k[6:]: v for k, v in sorted(totals.items()) if k.startswith("fault_")},
                    {k[6:]: v for k, v in sorted(totals.items()) if k.startswith("limit_")},
                    {k[11:]: v for k, v in sorted(totals.items()) if k.startswith("duplicates_")},
-                   totals["stream_duplicates_beyond_window"])
+                   totals["stream_duplicates_beyond_window"], totals["bridge_exits"])
 
 
 def report(case, failures, steps, tries, run):

@@ -267,12 +267,22 @@ class NatsCliReader:
 
 
 class Bridge:
+    """`ectowatch bridge`, supervised: started again a second after it exits
+    by itself (as systemd's Restart= would: it exits 1 when it cannot reach
+    PostgreSQL at start, or when NATS closed the connection for good), each
+    exit recorded in `exits`."""
+
     def __init__(self, binary, args, env, log_path):
         self.argv = [binary, "bridge"] + args
         self.env, self.log_path = env, log_path
         self.kills = 0
+        self.exits = []  # (exit code, the last line of its log)
+        self.lock = threading.Lock()
+        self.stopping = False
         self.proc = None
         self.start()
+        self.supervisor = threading.Thread(target=self.supervise, daemon=True)
+        self.supervisor.start()
 
     def start(self):
         self.log = open(self.log_path, "a")
@@ -280,17 +290,32 @@ class Bridge:
         self.log.flush()
         self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=self.log, env=self.env)
 
-    def kill9(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.log.close()
-        self.kills += 1
-        self.start()
+    def supervise(self):
+        while not self.stopping:
+            time.sleep(0.2)
+            with self.lock:
+                if self.stopping or self.proc.poll() is None:
+                    continue
+                self.log.close()
+                tail = self.log_tail(1)
+                self.exits.append((self.proc.returncode, tail[0] if tail else ""))
+            time.sleep(1)
+            with self.lock:
+                if not self.stopping:
+                    self.start()
 
-    def running(self):
-        return self.proc.poll() is None
+    def kill9(self):
+        with self.lock:
+            self.proc.kill()
+            self.proc.wait()
+            self.log.close()
+            self.kills += 1
+            self.start()
 
     def stop(self):
+        with self.lock:
+            self.stopping = True
+        self.supervisor.join(5)
         code = self.proc.poll()
         if code is None:
             self.proc.send_signal(signal.SIGTERM)
