@@ -305,8 +305,9 @@ checker_report, checker.report = checker.report, report
 
 def main():
     checker.Ctx.replay = "tests/differential/run --nats"
-    checker.Ctx.nats_logs = os.environ.get("DIFF_NATS_LOGS") or os.path.join(os.environ.get("DIFF_NATS_DIR", "/tmp"),
-                                                                             "logs")
+    # The bridges' logs: a directory per run (DIFF_NATS_LOGS keeps them after it).
+    logs = os.environ.get("DIFF_NATS_LOGS") or os.environ.get("DIFF_NATS_DIR", "/tmp")
+    checker.Ctx.nats_logs = os.path.join(logs, "logs-%s-%d" % (time.strftime("%Y%m%d-%H%M%S"), os.getpid()))
     os.makedirs(checker.Ctx.nats_logs, exist_ok=True)
     checker.main(run_class=NatsRun, name="differential (NATS)", always_without=ALWAYS_WITHOUT)
 

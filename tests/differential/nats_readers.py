@@ -296,19 +296,23 @@ class Bridge:
             with self.lock:
                 if self.stopping or self.proc.poll() is None:
                     continue
+                exited = self.proc
                 self.log.close()
                 tail = self.log_tail(1)
-                self.exits.append((self.proc.returncode, tail[0] if tail else ""))
+                self.exits.append((exited.returncode, tail[0] if tail else ""))
             time.sleep(1)
             with self.lock:
-                if not self.stopping:
+                # Unless a fault's kill9 started one meanwhile: never two
+                # bridges (the second would hold the slot, orphaned).
+                if not self.stopping and self.proc is exited:
                     self.start()
 
     def kill9(self):
         with self.lock:
             self.proc.kill()
             self.proc.wait()
-            self.log.close()
+            if not self.log.closed:
+                self.log.close()
             self.kills += 1
             self.start()
 
