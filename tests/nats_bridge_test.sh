@@ -5,7 +5,8 @@
 # The stream is read back with tests/nats/nats_check (libnats), not a mock:
 #   1. the bridge is killed with SIGKILL mid-stream and started again, once
 #      with NATS up and once while NATS is down: every committed row is in the
-#      stream exactly once (counted by Nats-Msg-Id);
+#      stream exactly once (counted by Nats-Msg-Id); a --max-age JetStream
+#      would refuse (below the duplicate window) is an error, exit 2;
 #   2. nats-server is killed and restarted mid-stream: nothing lost, nothing twice;
 #   3. hostile key values (. * > spaces, ~, non-ASCII, empty) and a composite
 #      key round-trip through the subject tokens;
@@ -110,6 +111,15 @@ exactly_once "SIGKILL of the bridge" nb_orders "$work/kill.out"
 echo "restarted bridges' last counters: $(grep '^{' "$work/kill2.err" | tail -1) $(grep '^{' "$work/kill3.err" | tail -1)"
 check "the first bridge created the stream" "1" "$(grep -c 'created stream NB_KILL' "$work/kill1.err")"
 check "the slot_created resync is in the stream" "1" "$(grep -c '"reason":"slot_created"' "$work/kill.out")"
+
+# A --max-age below the duplicate window (120 s at least) makes a stream
+# JetStream refuses: the bridge says so and exits 2 at once, instead of
+# retrying to create it for ever (found by tests/differential/run --nats).
+timeout 30 "$cli" bridge --slot nb_max_age --nats "$NATS_URL" --stream NB_MAX_AGE --prefix nbm --max-age 3 \
+  nb_orders_inserted >"$work/max_age.out" 2>&1
+check "--max-age 3 (below --duplicate-window): exit 2" "2" "$?"
+check "--max-age 3: the error names both options" "1" "$(grep -c -- '--max-age 3 is shorter than --duplicate-window 120' "$work/max_age.out")"
+check "--max-age 3: no slot left behind" "0" "$(sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'nb_max_age'")"
 
 # --- 2. NATS restart mid-stream -------------------------------------------------
 sql "TRUNCATE nb_orders"
