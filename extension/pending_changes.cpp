@@ -98,7 +98,9 @@ PendingQueue *queue_for(ChangeTarget *target) {
     queue = queue->next;
   if (!queue) {
     queue = static_cast<PendingQueue *>(MemoryContextAllocZero(pending_context, sizeof(PendingQueue)));
-    strlcpy(queue->label, target->label, NAMEDATALEN);
+    // memcpy of the measured length: PostgreSQL's strlcpy copies byte by byte,
+    // and this runs in every transaction that writes (the zeroed struct ends it).
+    memcpy(queue->label, target->label, strnlen(target->label, NAMEDATALEN - 1));
     queue->message_capacity = 4;
     queue->messages = static_cast<QueuedMessage *>(
         MemoryContextAlloc(pending_context, sizeof(QueuedMessage) * queue->message_capacity));
@@ -159,7 +161,10 @@ QueuedMessage *start_message(PendingQueue *queue, const char *prefix, uint32 pre
 QueuedMessage *open_message_for(PendingQueue *queue, ChangeTarget *target) {
   if (queue->prefix_source != target->rows_prefix) {
     if (!queue->prefix || strcmp(queue->prefix, target->rows_prefix) != 0) {
-      queue->prefix = MemoryContextStrdup(pending_context, target->rows_prefix);
+      // Its length is known: a copy without strdup's strlen.
+      char *copy = static_cast<char *>(MemoryContextAlloc(pending_context, target->rows_prefix_length + 1));
+      memcpy(copy, target->rows_prefix, target->rows_prefix_length + 1);
+      queue->prefix = copy;
       queue->prefix_length = target->rows_prefix_length;
     }
     queue->prefix_source = target->rows_prefix;
@@ -244,7 +249,9 @@ Route route_of(Delivery delivery, std::optional<bool> &relay_available) {
 // messages, which a prepared transaction may carry. Returns how many rows the
 // messages it did not send held.
 uint64 send_pending(bool wal_only) {
-  std::string payload;
+  // Kept for the backend's life: its capacity (a message is at most a few
+  // kB) saves an allocation and a free in every committing transaction.
+  static std::string payload;
   uint64 unsent = 0;
   std::optional<bool> relay_available;
   constexpr int kRoutes = 3;

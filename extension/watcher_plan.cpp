@@ -85,28 +85,56 @@ const char *message_prefix(const char *op, Oid watched_relid, const char *label,
   return out.data;
 }
 
-// The trigger's arguments, in either layout ectowatch_watch() ever wrote:
+// The trigger's arguments, in every layout ectowatch_watch() ever wrote:
 //   '1', label, N, N key columns, extra columns             (0.1.0: notify)
 //   '2', label, delivery, N, N key columns, extra columns   (0.2.0)
+//   '3{delivery,N,key columns...,extra columns...}', label  (0.5.0: one array
+//       literal, as PostgreSQL copies each argument at every statement; the
+//       reason is in sql/fragments/trigger_when_and_arguments.sql)
+// Layout 3 is read into layout 2's list (ArgumentList), which the rest reads.
+struct ArgumentList {
+  int count;
+  const char *const *values;
+};
+
+ArgumentList argument_list(const Trigger *trigger) {
+  if (trigger->tgnargs != 2 || trigger->tgargs[0][0] != '3' || trigger->tgargs[0][1] != '{')
+    return ArgumentList{trigger->tgnargs, trigger->tgargs};
+  // array_in raises an ERROR on a malformed literal, which only a trigger
+  // attached by hand can hold (as a foreign label does, below).
+  // (array_in needs the FmgrInfo that OidInputFunctionCall sets up.)
+  ArrayType *array = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, trigger->tgargs[0] + 1, TEXTOID, -1));
+  Datum *elements;
+  bool *nulls;
+  int count;
+  deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elements, &nulls, &count);
+  auto **values = static_cast<const char **>(palloc(sizeof(const char *) * (count + 2)));
+  values[0] = "2";
+  values[1] = trigger->tgargs[1];
+  for (int i = 0; i < count; ++i)
+    values[i + 2] = nulls[i] ? "" : TextDatumGetCString(elements[i]);
+  return ArgumentList{count + 2, values};
+}
+
 struct TriggerArguments {
   const char *label;
   Delivery delivery;
   int key_count;
-  int first_column; // index of the first key column in tgargs
+  int first_column; // index of the first key column in the list
 };
 
-bool parse_arguments(const Trigger *trigger, TriggerArguments *parsed) {
-  if (trigger->tgnargs < 1)
+bool parse_arguments(const ArgumentList &list, TriggerArguments *parsed) {
+  if (list.count < 1)
     return false;
   int count_index;
-  if (strcmp(trigger->tgargs[0], "1") == 0) {
+  if (strcmp(list.values[0], "1") == 0) {
     parsed->delivery = Delivery::notify;
     count_index = 2;
-  } else if (strcmp(trigger->tgargs[0], "2") == 0) {
-    if (trigger->tgnargs < 5)
+  } else if (strcmp(list.values[0], "2") == 0) {
+    if (list.count < 5)
       return false;
     // protocol::kDeliveries is in the order of enum Delivery (relay: 0.3.0).
-    const char *delivery = trigger->tgargs[2];
+    const char *delivery = list.values[2];
     int found = -1;
     for (int i = 0; i < static_cast<int>(std::size(protocol::kDeliveries)); ++i)
       if (strcmp(delivery, protocol::kDeliveries[i]) == 0)
@@ -118,13 +146,13 @@ bool parse_arguments(const Trigger *trigger, TriggerArguments *parsed) {
   } else {
     return false;
   }
-  if (trigger->tgnargs < count_index + 2)
+  if (list.count < count_index + 2)
     return false;
   char *end = nullptr;
-  long keys = strtol(trigger->tgargs[count_index], &end, 10);
-  if (*end != '\0' || keys < 1 || keys > trigger->tgnargs - count_index - 1)
+  long keys = strtol(list.values[count_index], &end, 10);
+  if (*end != '\0' || keys < 1 || keys > list.count - count_index - 1)
     return false;
-  parsed->label = trigger->tgargs[1];
+  parsed->label = list.values[1];
   parsed->key_count = static_cast<int>(keys);
   parsed->first_column = count_index + 1;
   return true;
@@ -219,7 +247,8 @@ WatcherPlan *build_plan(TriggerData *trigger_data) {
   Relation relation = trigger_data->tg_relation;
   const char *op = op_of_trigger(trigger);
   TriggerArguments arguments;
-  if (op && parse_arguments(trigger, &arguments)) {
+  ArgumentList list = argument_list(trigger);
+  if (op && parse_arguments(list, &arguments)) {
     Oid watched_relid = watched_table_of(trigger, RelationGetRelid(relation));
     CatalogEntry entry;
     switch (check_registration(trigger, watched_relid, arguments, &entry)) {
@@ -270,12 +299,12 @@ WatcherPlan *build_plan(TriggerData *trigger_data) {
   plan->context = context;
   plan->label = pstrdup(arguments.label);
   plan->key_count = arguments.key_count;
-  plan->column_count = trigger->tgnargs - arguments.first_column;
+  plan->column_count = list.count - arguments.first_column;
   plan->columns = static_cast<WatcherColumn *>(palloc0(sizeof(WatcherColumn) * plan->column_count));
 
   TupleDesc descriptor = RelationGetDescr(relation);
   for (int i = 0; i < plan->column_count; ++i) {
-    const char *name = trigger->tgargs[arguments.first_column + i];
+    const char *name = list.values[arguments.first_column + i];
     WatcherColumn *column = &plan->columns[i];
     StringInfoData json_name;
     initStringInfo(&json_name);

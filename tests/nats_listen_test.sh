@@ -19,7 +19,15 @@
 #   g. an ephemeral listener whose output is blocked holds no more than its
 #      --max-buffered-bytes (peak RSS), then says it dropped and resyncs;
 #   h. the stream deleted under a connected durable listener: an error
-#      saying so and a resync (the health-check interval, 15 s).
+#      saying so and a resync (the health-check interval, 15 s);
+#   i. a listener of a label and two keys (six filter subjects): one consumer
+#      with filter_subjects on NATS 2.10+, six (one per subject) before, for a
+#      durable and an ephemeral listener; every row of those subjects and none
+#      of another key or label, on both; the durable one resumes on its
+#      consumer after a SIGKILL;
+#   j. a durable consumer of the per-subject layout (an earlier version, or a
+#      server before 2.10) holding rows nobody read: a new listener reads them
+#      through it, nothing lost, nothing twice, no second consumer.
 # Usage: tests/nats_listen_test.sh path/to/ectowatch   (NL_SEED=N repeats a run)
 set -uo pipefail
 
@@ -72,8 +80,10 @@ stop_listen() { # SIGTERM: it acknowledges what it printed and exits 0
   check "$1: listen --nats exits 0 on SIGTERM" "0" "$?"
 }
 has_rows() { [ "$(cat "$@" 2>/dev/null | grep -c '"row":')" -ge "$N" ]; }
+rows_at_least() { [ "$(grep -c '"row":' "$1" 2>/dev/null)" -ge "$2" ]; }
 resyncs_in() { grep -c '^{"event":"resync"}$' "$1"; }
-# consumer_field STREAM FILTER FIELD: FIELD of the stream's consumer with that filter subject (server's view).
+# consumer_field STREAM FILTER FIELD: FIELD of the stream's consumer with that filter subject
+# (its filter_subject, or one of its filter_subjects; server's view).
 consumer_field() {
   curl -s "http://127.0.0.1:$NATS_MONITOR_PORT/jsz?consumers=true&config=true" | python3 -c '
 import json, sys
@@ -83,12 +93,27 @@ for account in json.load(sys.stdin).get("account_details", []):
         if s["name"] != stream:
             continue
         for c in s.get("consumer_detail", []):
-            if c["config"].get("filter_subject") == subject:
+            config = c["config"]
+            if config.get("filter_subject") == subject or subject in (config.get("filter_subjects") or []):
                 value = c
                 for part in field.split("."):
                     value = value.get(part, 0) if isinstance(value, dict) else 0
                 print(value)' "$1" "$2" "$3"
 }
+# consumers_of STREAM: each consumer of the stream, a line "NAME FILTER..." (server's view).
+consumers_of() {
+  curl -s "http://127.0.0.1:$NATS_MONITOR_PORT/jsz?consumers=true&config=true" | python3 -c '
+import json, sys
+for account in json.load(sys.stdin).get("account_details", []):
+    for s in account.get("stream_detail", []):
+        if s["name"] == sys.argv[1]:
+            for c in s.get("consumer_detail", []):
+                config = c["config"]
+                filters = config.get("filter_subjects") or [config.get("filter_subject") or "(unfiltered)"]
+                print(c["name"], " ".join(sorted(filters)))' "$1"
+}
+consumer_count() { consumers_of "$1" | grep -c .; }
+consumers_at_least() { [ "$(consumer_count "$1")" -ge "$2" ]; }
 # stream_last_seq STREAM: the stream's last sequence (server's view).
 stream_last_seq() {
   curl -s "http://127.0.0.1:$NATS_MONITOR_PORT/jsz?streams=true" | python3 -c '
@@ -98,19 +123,40 @@ print(max([s["state"]["last_seq"] for a in json.load(sys.stdin).get("account_det
 }
 stream_has() { [ "$(stream_last_seq "$1")" -ge "$2" ]; }
 consumer_exists() { [ -n "$(consumer_field "$1" "$2" name)" ]; }
-# delete_stream STREAM: the JetStream API request, by a bare NATS protocol client (no ectowatch code).
-delete_stream() {
-  python3 - "$NATS_PORT" "$1" <<'PY'
+# js_request SUBJECT [BODY]: a JetStream API request by a bare NATS protocol client (no
+# ectowatch code); prints the reply's JSON.
+js_request() {
+  python3 - "$NATS_PORT" "$1" "${2:-}" <<'PY'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(20)
 s.recv(4096)  # INFO
-s.sendall(b'CONNECT {"verbose":false}\r\nSUB _INBOX.del 1\r\nPUB $JS.API.STREAM.DELETE.%s _INBOX.del 0\r\n\r\nPING\r\n'
-          % sys.argv[2].encode())
+body = sys.argv[3].encode()
+s.sendall(b'CONNECT {"verbose":false}\r\nSUB _INBOX.req 1\r\nPUB %s _INBOX.req %d\r\n%s\r\n'
+          % (sys.argv[2].encode(), len(body), body))
 reply = b""
-while b'"success"' not in reply and b'"error"' not in reply:
-    reply += s.recv(4096)
-print("deleted" if b'"success":true' in reply else reply.decode(errors="replace"))
+while True:
+    try:
+        chunk = s.recv(65536)
+    except socket.timeout:
+        sys.exit("js_request %s: no reply in 20 s" % sys.argv[2])
+    if not chunk:
+        sys.exit("js_request %s: the server closed the connection" % sys.argv[2])
+    if b"PING\r\n" in chunk:
+        s.sendall(b"PONG\r\n")
+    reply += chunk
+    head, _, rest = reply.partition(b"MSG _INBOX.req 1 ")
+    size, _, payload = rest.partition(b"\r\n")
+    if size and len(payload) >= int(size):
+        print(payload[:int(size)].decode(errors="replace"))
+        break
 PY
+}
+# delete_stream STREAM: the JetStream API request.
+delete_stream() {
+  local reply
+  reply="$(js_request "\$JS.API.STREAM.DELETE.$1")"
+  if grep -q '"success":true' <<<"$reply"; then echo deleted; else echo "$reply"; fi
 }
 # insert_random FROM TO: one transaction per 50 rows ~50 ms apart, random text and numbers (the seed's).
 insert_random() {
@@ -132,11 +178,13 @@ PY
 }
 
 start_nats
-sql "DROP TABLE IF EXISTS nl_orders, nl_items CASCADE"
+sql "DROP TABLE IF EXISTS nl_orders, nl_items, nl_notes CASCADE"
 sql "CREATE TABLE nl_orders (id int PRIMARY KEY, note text, amount numeric)"
 sql "CREATE TABLE nl_items (sku text PRIMARY KEY, qty int)"
+sql "CREATE TABLE nl_notes (id int PRIMARY KEY)"
 "$cli" watch nl_orders inserted --delivery durable --extra-columns note,amount >/dev/null
 "$cli" watch nl_items updated --delivery durable --extra-columns qty >/dev/null
+"$cli" watch nl_notes inserted --delivery durable >/dev/null
 
 # --- a. every row, as listen --slot prints it, across a restart ---------------------
 N=1500
@@ -298,9 +346,117 @@ wait_for "the listener was told the stream was deleted" 60 grep -q 'NLDEL.*delet
 stop_listen h
 check "h: a resync for it (after the creation's)" "2" "$(resyncs_in "$work/h.out")"
 
-for slot in nl_main nl_ref nl_small nl_restart nl_roll nl_mem nl_del; do sql "SELECT pg_drop_replication_slot('$slot')" >/dev/null; done
+# --- i. one consumer with filter_subjects on NATS 2.10+, one per subject before ----------------
+nats_version="$("$NATS_SERVER" --version | sed 's/^nats-server: v//')"
+if [ "$(printf '%s\n' 2.10.0 "$nats_version" | sort -V | head -1)" = 2.10.0 ]; then per_listener=1; else per_listener=6; fi
+echo "i: nats-server $nats_version: $per_listener consumer(s) per listener of six filter subjects"
+start_bridge many --slot nl_many --nats "$NATS_URL" --stream NLMANY --prefix nlm
+wait_for "the stream of several labels exists" 30 stream_exists NLMANY
+# A label, and two keys of another label: nlm.nl_orders_inserted.>, the two keys' subjects and
+# nl_items_updated's ~truncated, ~dropped and ~resync. nl_notes_inserted and the other keys are not read.
+targets=(--keys nl_orders_inserted 'nl_items_updated:sku=sku.3' 'nl_items_updated:sku=sku.5')
+listen_nats i1 --stream NLMANY --prefix nlm --consumer many "${targets[@]}"
+wait_for "the durable consumer was created" 30 grep -q '"event":"resync"' "$work/i1.out"
+consumers_of NLMANY | sed 's/^/i: consumer /'
+check "i: the durable listener's consumers on the server" "$per_listener" "$(consumer_count NLMANY)"
+check "i: reading the six subjects between them" "6" "$(consumers_of NLMANY | awk '{n += NF - 1} END {print n}')"
+check "i: none unfiltered" "0" "$(consumers_of NLMANY | grep -c unfiltered)"
+listen_nats i_e --stream NLMANY --prefix nlm "${targets[@]}"
+wait_for "the ephemeral listener's consumers" 30 consumers_at_least NLMANY $((2 * per_listener))
+sleep 0.5 # anything more would be there by now
+check "i: and the ephemeral listener's ($per_listener more)" "$((2 * per_listener))" "$(consumer_count NLMANY)"
+check "i: none unfiltered, with both" "0" "$(consumers_of NLMANY | grep -c unfiltered)"
+python3 -c '
+for r in range(1, 7):
+    print("INSERT INTO nl_orders SELECT g, $$i$$, g FROM generate_series(%d, %d) g;" % (500000 + 50 * r - 49, 500000 + 50 * r))
+    print("UPDATE nl_items SET qty = %d;" % (100 + r))
+    print("INSERT INTO nl_notes SELECT g FROM generate_series(%d, %d) g;" % (20 * r - 19, 20 * r))
+    print("SELECT pg_sleep(0.3);")' | psql -X -q -o /dev/null -v ON_ERROR_STOP=1 &
+inserts=$!
+wait_for "the durable listener is reading" 30 rows_at_least "$work/i1.out" 60
+kill -9 "${listen_pid[i1]}"
+wait "${listen_pid[i1]}" 2>/dev/null
+listen_nats i2 --stream NLMANY --prefix nlm --consumer many "${targets[@]}"
+wait "$inserts"
+# The expected rows: 300 orders, and sku.3 and sku.5 in each of the six updates.
+{
+  seq 500001 500300 | sed 's/^/nl_orders_inserted /'
+  for qty in 101 102 103 104 105 106; do echo "nl_items_updated sku.3 $qty"; echo "nl_items_updated sku.5 $qty"; done
+} | sort >"$work/i.expected"
+row_keys() { # the rows printed in FILE..., one line each: label and key (and qty)
+  cat "$@" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    event = json.loads(line)
+    if "row" in event:
+        row = event["row"]
+        print(event["label"], *[row[c] for c in ("id", "sku", "qty") if c in row])' | sort
+}
+# What i1 had printed but not acknowledged comes again after the ack wait (30 s).
+wait_for "the durable listener got every row after its SIGKILL" 90 bash -c \
+  "[ \$(cat '$work/i1.out' '$work/i2.out' | grep '\"row\":' | sort -u | wc -l) -ge 312 ]"
+wait_for "the ephemeral listener got every row" 30 rows_at_least "$work/i_e.out" 312
+sleep 1 # anything else would have arrived by now
+stop_listen i2 # SIGTERM: its subscriptions go one by one on the way out
+stop_listen i_e
+# Rows of both labels while nobody listens: the durable consumer still reads both.
+sql "INSERT INTO nl_orders SELECT g, 'i', g FROM generate_series(500301, 500320) g"
+sql "UPDATE nl_items SET qty = 107"
+listen_nats i3 --stream NLMANY --prefix nlm --consumer many "${targets[@]}"
+wait_for "the durable listener got the rows published while it was stopped" 30 rows_at_least "$work/i3.out" 22
+sleep 1 # anything else would have arrived by now
+stop_listen i3
+stop_bridge many
+{
+  seq 500301 500320 | sed 's/^/nl_orders_inserted /'
+  echo "nl_items_updated sku.3 107"
+  echo "nl_items_updated sku.5 107"
+} | sort >"$work/i3.expected"
+echo "i: the durable listener printed $(grep -c '"row":' "$work/i1.out") rows before SIGKILL, $(grep -c '"row":' "$work/i2.out") after"
+check "i: durable: every row of the six subjects and no other (no other key, no other label)" "" \
+  "$(row_keys "$work/i1.out" "$work/i2.out" | uniq | diff "$work/i.expected" - | head -5)"
+check "i: durable: no resync when it resumed on its consumer after the SIGKILL" "0" "$(resyncs_in "$work/i2.out")"
+check "i: ephemeral: every row of the six subjects and no other, each once" "" \
+  "$(row_keys "$work/i_e.out" | diff "$work/i.expected" - | head -5)"
+check "i: durable, after a SIGTERM: the rows of both labels published meanwhile, each once" "" \
+  "$(row_keys "$work/i3.out" | diff "$work/i3.expected" - | head -5)"
+check "i: and no resync (its consumer still had both labels' filters)" "0" "$(resyncs_in "$work/i3.out")"
+check "i: no errors" "" "$(cat "$work/i2.err" "$work/i_e.err" "$work/i3.err")"
+
+# --- j. a durable consumer of the per-subject layout holding rows: read through it -----------
+start_bridge legacy --slot nl_legacy --nats "$NATS_URL" --stream NLOLD --prefix nlo nl_orders_inserted
+wait_for "the stream of the per-subject consumer exists" 30 stream_exists NLOLD
+# Made as a client that read one consumer per filter subject made it: <consumer>-<FNV-1a of the filter>.
+filter='nlo.nl_orders_inserted.>'
+legacy="legacy-$(python3 -c '
+import sys
+h = 14695981039346656037
+for b in sys.argv[1].encode():
+    h = ((h ^ b) * 1099511628211) % 2**64
+print("%016x" % h)' "$filter")"
+js_request "\$JS.API.CONSUMER.DURABLE.CREATE.NLOLD.$legacy" '{"stream_name":"NLOLD","config":{"durable_name":"'"$legacy"'",
+  "deliver_subject":"_INBOX.nl_legacy","deliver_policy":"new","ack_policy":"explicit","max_ack_pending":1024,
+  "filter_subject":"'"$filter"'"}}' >/dev/null
+check "j: the per-subject consumer exists" "$legacy $filter" "$(consumers_of NLOLD)"
+sql "INSERT INTO nl_orders SELECT g, 'j', g FROM generate_series(600001, 600050) g"
+wait_for "the bridge published the 50 rows" 30 stream_has NLOLD 50
+listen_nats j --stream NLOLD --prefix nlo --consumer legacy nl_orders_inserted
+wait_for "the 50 rows the consumer held" 30 rows_at_least "$work/j.out" 50
+sql "INSERT INTO nl_orders SELECT g, 'j', g FROM generate_series(600051, 600060) g"
+wait_for "and 10 more" 30 rows_at_least "$work/j.out" 60
+sleep 0.5
+stop_listen j
+stop_bridge legacy
+check "j: the 60 rows through the per-subject consumer: nothing lost, nothing twice" "60 60" \
+  "$(grep -c '"row":' "$work/j.out") $(grep -o '"id":60[0-9]*' "$work/j.out" | sort -u | wc -l)"
+check "j: no resync (the consumer existed)" "0" "$(resyncs_in "$work/j.out")"
+check "j: no other consumer was made" "$legacy $filter" "$(consumers_of NLOLD)"
+check "j: no errors" "" "$(cat "$work/j.err")"
+
+for slot in nl_main nl_ref nl_small nl_restart nl_roll nl_mem nl_del nl_many nl_legacy; do sql "SELECT pg_drop_replication_slot('$slot')" >/dev/null; done
 "$cli" unwatch nl_orders_inserted >/dev/null
 "$cli" unwatch nl_items_updated >/dev/null
+"$cli" unwatch nl_notes_inserted >/dev/null
 
 echo "nats listen: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -201,6 +201,16 @@ int bridge(const BridgeArguments &arguments) {
     } catch (const std::invalid_argument &error) {
       throw UsageError(error.what());
     }
+    // JetStream refuses a stream whose duplicate window is longer than its
+    // max age, and the window is 120 s at least: the bridge would retry
+    // creating such a stream for ever.
+    if (arguments.max_age_seconds > 0 && arguments.max_age_seconds < arguments.duplicate_window_seconds)
+      throw UsageError(
+          "--max-age " + std::to_string(arguments.max_age_seconds) + " is shorter than --duplicate-window " +
+          std::to_string(arguments.duplicate_window_seconds) +
+          ": JetStream refuses a stream whose duplicate window is longer than its max age; give --max-age " +
+          std::to_string(arguments.duplicate_window_seconds) +
+          " or more (or 0: no limit), or a shorter --duplicate-window (120 at least)");
     // A small read-ahead: memory stays bounded by it and the window, and a
     // full window soon stops the slot from being read.
     ClientOptions client_options{.application_name = "ectowatch bridge", .max_buffered_bytes = 8u << 20};

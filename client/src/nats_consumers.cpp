@@ -1,5 +1,6 @@
-// NatsSource: which consumers the subscriptions need, and binding to them
-// (nats_source.hpp says how subscriptions map to consumers).
+// NatsSource: which filter subjects the subscriptions need, and the
+// per-subject consumers (nats_source.hpp says how subscriptions map to
+// consumers; nats_one_consumer.cpp has the one consumer of NATS 2.10+).
 #include "nats_callbacks.hpp"
 #include "subject.hpp"
 
@@ -10,10 +11,6 @@
 namespace ectowatch::detail {
 
 namespace {
-
-// Unacknowledged messages a durable consumer pushes at most: the bound on
-// what sits in this client beyond the inbox (the server waits for acks).
-constexpr std::int64_t kMaxAckPending = 1024;
 
 // Stable across processes and builds (std::hash is not): the durable name of a filter.
 std::string filter_hash(const std::string &filter) {
@@ -73,16 +70,36 @@ std::vector<std::string> NatsSource::filters_for(const std::string &label) const
   return filters;
 }
 
+// A label that cannot be a subject token has no consumer (`out`: told so).
+bool NatsSource::usable_label(const std::string &label, Batch *out) const {
+  try {
+    bridge::check_label(label);
+    return true;
+  } catch (const std::invalid_argument &error) {
+    if (out)
+      out->emplace_back(ErrorItem{std::make_exception_ptr(UsageError(std::string("subscribe: ") + error.what()))});
+    return false;
+  }
+}
+
+// Hands a new subscription's messages to the Inlet.
+void NatsSource::watch(Consumer &consumer) {
+  // The handler only queues (libnats' own queue stays short): a durable
+  // consumer is bounded by MaxAckPending, an ephemeral one by the Inlet's
+  // max_bytes.
+  natsSubscription_SetPendingLimits(consumer.subscription, -1, -1);
+  if (natsSubscription_SetOnCompleteCB(consumer.subscription, on_nats_subscription_complete, inlet_.get()) == NATS_OK) {
+    std::lock_guard lock(inlet_->mutex);
+    ++inlet_->callbacks_to_come;
+  }
+}
+
 void NatsSource::open_consumer(const std::string &filter, const std::string &label, Batch &out) {
   if (consumers_.count(filter))
     return; // two Key subscriptions of one key
-  try {
-    bridge::check_label(label);
-  } catch (const std::invalid_argument &error) {
-    out.emplace_back(ErrorItem{std::make_exception_ptr(UsageError(std::string("subscribe: ") + error.what()))});
+  if (!usable_label(label, &out))
     return;
-  }
-  Consumer consumer{label, nullptr, {}, 0};
+  Consumer consumer{label, nullptr, {}, 0, {}};
   if (positions_) {
     bind_durable(filter, label, out, consumer);
   } else {
@@ -97,14 +114,7 @@ void NatsSource::open_consumer(const std::string &filter, const std::string &lab
                                  nullptr, &options, &code),
                     ("subscribe to " + filter).c_str());
   }
-  // The handler only queues (libnats' own queue stays short): a durable
-  // consumer is bounded by MaxAckPending, an ephemeral one by the Inlet's
-  // max_bytes.
-  natsSubscription_SetPendingLimits(consumer.subscription, -1, -1);
-  if (natsSubscription_SetOnCompleteCB(consumer.subscription, on_nats_subscription_complete, inlet_.get()) == NATS_OK) {
-    std::lock_guard lock(inlet_->mutex);
-    ++inlet_->callbacks_to_come;
-  }
+  watch(consumer);
   if (!consumer.name.empty())
     durable_filters_[consumer.name] = filter;
   consumers_[filter] = std::move(consumer);
@@ -161,7 +171,8 @@ void NatsSource::bind_durable(const std::string &filter, const std::string &labe
 }
 
 void NatsSource::drop_consumer(std::map<std::string, Consumer>::iterator consumer) {
-  // Ephemeral consumers go with their subscription; durable ones stay (bound only).
+  // Ephemeral consumers go with their subscription (the one consumer: 5 s
+  // later); durable ones stay (bound only).
   natsSubscription_Unsubscribe(consumer->second.subscription);
   durable_filters_.erase(consumer->second.name);
   retired_.push_back(consumer->second.subscription);
@@ -172,6 +183,13 @@ void NatsSource::label_changed(const std::string &label, Batch &out) {
   if (!connection_)
     return;
   round_first_sequence_ = 0;
+  if (one_consumer_) {
+    if (!context_.registry.all_of(label).empty())
+      usable_label(label, &out);
+    if (one_consumer_started_)
+      put_one_consumer(out);
+    return;
+  }
   auto wanted = filters_for(label);
   for (auto it = consumers_.begin(); it != consumers_.end();) {
     auto next = std::next(it);

@@ -1,6 +1,7 @@
 #include "nats_source.hpp"
 
 #include "nats_callbacks.hpp"
+#include "nats_consumer_api.hpp"
 #include "nats_decoder.hpp"
 #include "nats_urls.hpp"
 #include "subject.hpp"
@@ -83,9 +84,18 @@ void NatsSource::connect(Batch &out, bool reconnect) {
                             nats_.stream + "` first (it creates the stream)");
     check_nats_call(status, "stream info");
     jsStreamInfo_Destroy(info);
-    for (const std::string &label : context_.registry.labels())
-      for (const std::string &filter : filters_for(label))
-        open_consumer(filter, label, out);
+    // Decided by the server's version first: one before 2.10 would make a
+    // consumer with filter_subjects unfiltered.
+    one_consumer_ = server_has_filter_subjects(connection_) && !(positions_ && per_subject_consumers_exist(out));
+    one_consumer_started_ = false;
+    if (one_consumer_) {
+      for (const std::string &label : context_.registry.labels())
+        usable_label(label, &out); // the consumer itself comes with the first poll()
+    } else {
+      for (const std::string &label : context_.registry.labels())
+        for (const std::string &filter : filters_for(label))
+          open_consumer(filter, label, out);
+    }
   } catch (...) {
     close();
     throw;
@@ -113,6 +123,7 @@ void NatsSource::close() {
   for (auto &[filter, consumer] : consumers_)
     natsSubscription_Destroy(consumer.subscription);
   consumers_.clear();
+  one_filters_.clear();
   durable_filters_.clear();
   for (natsSubscription *subscription : retired_)
     natsSubscription_Destroy(subscription);
@@ -136,6 +147,10 @@ bool NatsSource::reading_paused() const {
 
 void NatsSource::poll(Batch &out) {
   inlet_->wakeup.drain();
+  if (one_consumer_ && !one_consumer_started_) {
+    one_consumer_started_ = true;
+    put_one_consumer(out);
+  }
   acknowledge_dispatched();
   round_first_sequence_ = 0;
   std::deque<natsMsg *> arrived;
@@ -253,7 +268,8 @@ void NatsSource::check_still_there(Batch &out) {
     code = static_cast<jsErrCode>(0);
     status = js_GetConsumerInfo(&info, jetstream_, nats_.stream.c_str(), consumer.name.c_str(), nullptr, &code);
     if (status == NATS_NOT_FOUND || code == JSConsumerNotFoundErr)
-      throw gone("the consumer \"" + consumer.name + "\" of " + filter, consumer.label);
+      throw gone("the consumer \"" + consumer.name + "\" of " + (filter.empty() ? "every subject read" : filter),
+                 consumer.label);
     check_nats_call(status, ("consumer info of " + consumer.name).c_str());
     jsConsumerInfo_Destroy(info);
   }
@@ -307,6 +323,8 @@ void NatsSource::acknowledge_dispatched() {
 Clock::time_point NatsSource::next_deadline() const {
   if (!connection_)
     return Clock::time_point::max();
+  if (one_consumer_ && !one_consumer_started_)
+    return Clock::now(); // the first poll puts the one consumer
   return acknowledgeable() > 0 ? Clock::now() : next_check_;
 }
 

@@ -1,23 +1,31 @@
 // Delivery from NATS JetStream: what `ectowatch bridge` published
-// (docs/design.md, "NatsSource"). Each filter subject the subscriptions need
-// gets one push consumer (NATS 2.9 consumers have one filter):
+// (docs/design.md, "NatsSource"). The filter subjects the subscriptions need:
 //   a label with any label or ColumnFilter subscription: <prefix>.<label>.>
 //   a label with only Key subscriptions: each key's exact subject, plus
 //     <prefix>.<label>.~truncated, ~dropped and ~resync (no event of the
 //     label is lost to a Key subscriber), all disjoint, so no message
 //     arrives twice.
-// Durable (Nats::consumer set): consumer <consumer>-<16 hex digits of the
-// filter's FNV-1a hash>, created with DeliverNew (resync consumer_created)
-// and never deleted by the client; explicit acks, sent only after the
+// On a NATS server 2.10 or newer they are the `filter_subjects` of one push
+// consumer for the whole client (nats_consumer_api.hpp), updated as
+// subscriptions come and go. Before 2.10 a consumer has one filter: each
+// filter subject gets its own consumer ("per subject"). A durable client
+// whose per-subject consumers exist (an earlier version, or the server was
+// before 2.10) keeps reading through them: switching would lose or repeat
+// what they had not acknowledged.
+// Durable (Nats::consumer set): the one consumer is named <consumer>; per
+// subject, <consumer>-<16 hex digits of the filter's FNV-1a hash>. Created
+// with DeliverNew (resync consumer_created, also for a label added to the
+// one consumer's filters) and never deleted by the client; explicit acks, sent only after the
 // dispatcher finished the message (PositionTracker counts delivered
 // messages here, not WAL positions). A consumer whose unacknowledged
 // messages the stream no longer holds gets a resync aged_out, at bind and
 // while connected (a jump in the stream sequences it is sent, past the
-// stream's first sequence). Ephemeral: AckNone, DeliverNew; a reconnect is a
-// resync, and what waits for the event loop is bounded by max_buffered_bytes
-// (beyond it, dropped: BufferOverflow and a resync, as the inbox does).
-// Every health-check interval the stream and each consumer are looked up: a
-// deleted one is a resync consumer_lost and a ConnectionError.
+// stream's first sequence). Ephemeral: AckNone, DeliverNew (the one
+// consumer: the server deletes it 5 s after its subscription went, as
+// libnats deletes the per-subject ones it created); a reconnect is a resync, and what waits for the event loop is
+// bounded by max_buffered_bytes (beyond it, dropped: BufferOverflow and a resync, as the inbox does). Every
+// health-check interval the stream and each consumer are looked up: a deleted one is a resync consumer_lost and a
+// ConnectionError.
 //
 // libnats delivers on its own threads: the handler queues the message and
 // signals an eventfd, which is socket(), so the event-loop contract holds.
@@ -32,6 +40,7 @@
 #include "wakeup.hpp"
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
@@ -45,6 +54,12 @@ typedef struct __natsMsg natsMsg;
 typedef struct __jsCtx jsCtx;
 
 namespace ectowatch::detail {
+
+struct ConsumerState;
+
+// Unacknowledged messages a durable consumer pushes at most: the bound on
+// what sits in this client beyond the inbox (the server waits for acks).
+inline constexpr std::int64_t kMaxAckPending = 1024;
 
 // Throws UsageError for an option NATS would refuse, saying what to use.
 void check_nats(const Nats &nats);
@@ -87,15 +102,25 @@ public:
 
 private:
   struct Consumer {
-    std::string label;
+    std::string label; // empty: the one consumer (every label)
     natsSubscription *subscription = nullptr;
-    std::string name;              // durable: the consumer's name
+    std::string name;              // durable, and the one consumer: the consumer's name
     std::uint64_t last_stream = 0; // durable: the highest stream sequence it was sent
+    std::string deliver_subject;   // the one consumer: kept when its filters change
   };
 
+  bool usable_label(const std::string &label, Batch *out) const;
   std::vector<std::string> filters_for(const std::string &label) const;
+  void watch(Consumer &consumer);
+  // Per subject.
   void open_consumer(const std::string &filter, const std::string &label, Batch &out);
   void bind_durable(const std::string &filter, const std::string &label, Batch &out, Consumer &consumer);
+  // The one consumer (nats_one_consumer.cpp).
+  bool per_subject_consumers_exist(Batch &out);
+  std::map<std::string, std::string> wanted_filters() const;
+  void put_one_consumer(Batch &out);
+  void bind_one_consumer(const ConsumerState &state);
+  void fall_back_to_per_subject(const std::string &why, Batch &out);
   void drop_consumer(std::map<std::string, Consumer>::iterator consumer);
   void accept(natsMsg *message, Batch &out);
   void check_sequence(natsMsg *message, Batch &out);
@@ -110,7 +135,13 @@ private:
   std::unique_ptr<Inlet> inlet_;
   natsConnection *connection_ = nullptr;
   jsCtx *jetstream_ = nullptr;
-  std::map<std::string, Consumer> consumers_;          // by filter subject
+  std::map<std::string, Consumer> consumers_; // by filter subject (the one consumer: "")
+  bool one_consumer_ = false;                 // this connection uses the one consumer
+  // The one consumer is put on the first poll(), with every subscription made
+  // before it: filters set one subscribe at a time would leave a durable
+  // consumer with the first label's only and skip the others' backlog.
+  bool one_consumer_started_ = false;
+  std::map<std::string, std::string> one_filters_;     // the one consumer's filter subjects -> their label
   std::map<std::string, std::string> durable_filters_; // consumer name -> filter subject
   // The stream's first sequence, read once per poll() round that needs it (0: not yet).
   std::uint64_t round_first_sequence_ = 0;

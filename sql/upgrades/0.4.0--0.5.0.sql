@@ -1,5 +1,7 @@
 -- ectowatch 0.4.0 -> 0.5.0: no silent loss (issue 14).
--- Triggers of earlier layouts keep working unchanged.
+-- Triggers of earlier layouts keep working unchanged; watchers made or watched
+-- again from 0.5.0 on get trigger-argument layout '3' (two arguments, see
+-- sql/fragments/trigger_when_and_arguments.sql).
 
 -- == Watch API: collision-free trigger names, one owner per label, reserved channels
 --
