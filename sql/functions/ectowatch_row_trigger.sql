@@ -10,7 +10,7 @@ CREATE FUNCTION @extschema@.ectowatch_row_trigger() RETURNS trigger
 -- extension/message_packer.hpp): a row too big loses its extra columns
 -- ("truncated"), one whose key alone is too big is counted in "dropped" on
 -- the last message; a statement's rows never share a message with another
--- statement's. Arguments: layout 2 of extension/watcher_plan.hpp.
+-- statement's. Arguments: layout 3 of extension/watcher_plan.hpp.
 -- The SET clauses make values render as natively (ectowatch_render_sql).
 CREATE FUNCTION @extschema@.ectowatch_row_trigger() RETURNS trigger
 LANGUAGE plpgsql
@@ -22,10 +22,11 @@ SET extra_float_digits = 1
 AS $$
 DECLARE
     watcher_label text := TG_ARGV[1];
-    delivery text := TG_ARGV[2];
-    key_count int := TG_ARGV[3]::int;
-    keys text[] := TG_ARGV[4 : 3 + key_count];
-    extras text[] := TG_ARGV[4 + key_count :];
+    args text[];
+    delivery text;
+    key_count int;
+    keys text[];
+    extras text[];
     op text := CASE TG_OP WHEN 'INSERT' THEN 'inserted' WHEN 'UPDATE' THEN 'updated' ELSE 'deleted' END;
     prefix text;
     render text;
@@ -40,10 +41,17 @@ DECLARE
     truncated boolean := false;
     dropped bigint := 0;
 BEGIN
-    IF TG_WHEN <> 'AFTER' OR TG_ARGV[0] IS DISTINCT FROM '2' THEN
+    IF TG_WHEN <> 'AFTER' OR TG_NARGS <> 2 OR left(TG_ARGV[0], 2) IS DISTINCT FROM '3{' THEN
         RAISE EXCEPTION 'ectowatch_row_trigger() must be fired AFTER the change, as ectowatch_watch() attaches it'
             USING ERRCODE = 'triggered_action_exception', HINT = 'Use ectowatch_watch() to create watchers.';
     END IF;
+    -- Layout 3: '3', then the array literal of the delivery, N, the N key
+    -- columns and the extra columns.
+    args := substr(TG_ARGV[0], 2)::text[];
+    delivery := args[1];
+    key_count := args[2]::int;
+    keys := args[3 : 2 + key_count];
+    extras := args[3 + key_count :];
     -- ectowatch.enabled = off (SET LOCAL, say) suppresses, as natively.
     IF NOT coalesce(nullif(current_setting('ectowatch.enabled', true), ''), 'on')::boolean THEN
         RETURN NULL;

@@ -10,20 +10,22 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    key_count int := TG_ARGV[3]::int;
+    args text[];
     prefix text;
 BEGIN
-    IF TG_OP <> 'TRUNCATE' OR TG_ARGV[0] IS DISTINCT FROM '2' THEN
+    IF TG_OP <> 'TRUNCATE' OR TG_NARGS <> 2 OR left(TG_ARGV[0], 2) IS DISTINCT FROM '3{' THEN
         RAISE EXCEPTION 'ectowatch_truncate_trigger() must be fired by TRUNCATE, as ectowatch_watch() attaches it'
             USING ERRCODE = 'triggered_action_exception', HINT = 'Use ectowatch_watch() to create watchers.';
     END IF;
     IF NOT coalesce(nullif(current_setting('ectowatch.enabled', true), ''), 'on')::boolean THEN
         RETURN NULL;
     END IF;
-    prefix := @extschema@.ectowatch_message_prefix(TG_RELID, TG_NAME, TG_ARGV[1], TG_ARGV[2], 'truncated',
-                                                   TG_ARGV[4 : 3 + key_count]);
+    -- Layout 3 (ectowatch_row_trigger): the delivery, N, the N key columns.
+    args := substr(TG_ARGV[0], 2)::text[];
+    prefix := @extschema@.ectowatch_message_prefix(TG_RELID, TG_NAME, TG_ARGV[1], args[1], 'truncated',
+                                                   args[3 : 2 + args[2]::int]);
     IF prefix IS NOT NULL THEN
-        PERFORM @extschema@.ectowatch_send(TG_ARGV[2], TG_ARGV[1], prefix || ']}');
+        PERFORM @extschema@.ectowatch_send(args[1], TG_ARGV[1], prefix || ']}');
     END IF;
     RETURN NULL;
 END;
