@@ -50,9 +50,12 @@ start_bridge() { # start_bridge NAME ARGS...: in the background, its pid in brid
 }
 declare -A bridge_pid listen_pid
 stop_bridge() {
+  local rc
   kill -TERM "${bridge_pid[$1]}"
   wait "${bridge_pid[$1]}"
-  check "$1: the bridge exits 0 on SIGTERM" "0" "$?"
+  rc=$?
+  check "$1: the bridge exits 0 on SIGTERM" "0" "$rc"
+  [ "$rc" = 0 ] || sed "s/^/  $1 bridge: /" "$work/$1.bridge.err" | tail -5
 }
 wait_for() { # wait_for WHAT SECONDS COMMAND...: until COMMAND succeeds
   local what=$1 seconds=$2 i
@@ -80,7 +83,7 @@ stop_listen() { # SIGTERM: it acknowledges what it printed and exits 0
   check "$1: listen --nats exits 0 on SIGTERM" "0" "$?"
 }
 has_rows() { [ "$(cat "$@" 2>/dev/null | grep -c '"row":')" -ge "$N" ]; }
-rows_at_least() { [ "$(grep -c '"row":' "$1" 2>/dev/null)" -ge "$2" ]; }
+rows_at_least() { [ "$(cat "$1" 2>/dev/null | grep -c '"row":')" -ge "$2" ]; }
 resyncs_in() { grep -c '^{"event":"resync"}$' "$1"; }
 # consumer_field STREAM FILTER FIELD: FIELD of the stream's consumer with that filter subject
 # (its filter_subject, or one of its filter_subjects; server's view).
