@@ -17,6 +17,9 @@
 #      install run again (the upgrade) keeping every watcher.
 # Usage: tests/portable_test.sh path/to/ectowatch (the CLI's build directory
 # also holds portable/ectowatch-portable--VERSION.sql, the file for psql -f).
+# PORTABLE_TEST_ON_SERVER=1 runs part 1 alone, on the server PGHOST names (a
+# superuser's, with the native edition installed: scripts/test-versions runs
+# it so on every server version).
 set -uo pipefail
 
 cli="$(realpath "$1")"
@@ -33,8 +36,14 @@ echo "portable_test: seed $seed (PORTABLE_TEST_SEED=$seed repeats this run)"
 notifications() { grep '^Asynchronous notification' "$1" | sed 's/ received from server process with PID [0-9]*\.$//'; }
 
 # --- 1. beside the native edition ----------------------------------------------
-start_cluster "wal_level = logical" || exit 1
-trap 'stop_cluster; rm -rf "$work"' EXIT
+on_server="${PORTABLE_TEST_ON_SERVER:-0}"
+if [ "$on_server" = 1 ]; then
+  trap 'for db in native_db portable_db empty_db; do psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db"; done; rm -rf "$work"' EXIT
+  sql "SELECT 'server ' || current_setting('server_version')"
+else
+  start_cluster "wal_level = logical" || exit 1
+  trap 'stop_cluster; rm -rf "$work"' EXIT
+fi
 sql "CREATE DATABASE native_db"
 sql "CREATE DATABASE portable_db"
 sql "CREATE DATABASE empty_db"
@@ -74,6 +83,11 @@ check "and installed nothing" "0" "$(PGDATABASE=empty_db sql "SELECT count(*) FR
 PGDATABASE=native_db psql -X -q -v ON_ERROR_STOP=1 -f "$script" >"$work/out" 2>"$work/err"
 check "the script itself refuses a database with the native edition" "1" \
   "$(grep -c 'the native edition is installed in this database' "$work/err" || cat "$work/err")"
+if [ "$on_server" = 1 ]; then
+  echo "portable_test (part 1, on the server): $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit
+fi
 stop_cluster
 
 # --- 2. on a server with no ectowatch files ----------------------------------------
