@@ -21,6 +21,7 @@
 // instead: those were ectowatch's, and skipping them would lose them silently.
 #include "boundary.hpp"
 #include "message_auth.hpp"
+#include "pg_compat.hpp"
 #include "relay.hpp"
 
 namespace ectowatch {
@@ -81,9 +82,12 @@ void on_startup(LogicalDecodingContext *context, OutputPluginOptions *options, b
 // Marks a transaction that sent messages (txn->output_plugin_private).
 char sent_messages;
 
-// Row changes carry nothing of ours: only messages do.
+// Row changes carry nothing of ours: only messages do. Skipping them still
+// keeps the walsender answering (compat::skipped_change).
 void on_begin(LogicalDecodingContext *, ReorderBufferTXN *) {}
-void on_change(LogicalDecodingContext *, ReorderBufferTXN *, Relation, ReorderBufferChange *) {}
+void on_change(LogicalDecodingContext *context, ReorderBufferTXN *, Relation, ReorderBufferChange *) {
+  compat::skipped_change(context);
+}
 
 // Whether the message is ectowatch's; `*size` becomes the size of its text.
 bool authentic(ReorderBufferTXN *transaction, XLogRecPtr position, const char *prefix, const char *message,

@@ -110,6 +110,36 @@ inline void acquire_replication_slot(const char *name, bool nowait) {
 #endif
 }
 
+// --- logical decoding (output_plugin.cpp) -----------------------------------------
+
+// Called for every row change the output plugin skips (ectowatch sends only
+// its messages). Decoding a transaction of a million row changes then sends
+// nothing for as long as it takes, and unless the plugin reports progress the
+// walsender neither reads the client's status updates nor sends a keepalive
+// meanwhile: the client takes the silence for a dead connection, reconnects,
+// and the new walsender decodes the same transaction again. 16 made the
+// reorder buffer report progress itself every 100 changes
+// (update_progress_txn); before 16 a plugin does it, as pgoutput does, every
+// 100 changes. OutputPluginUpdateProgress gained `skipped_xact` in 15; the
+// template picks the call this version has.
+template <typename UpdateProgress> inline void report_progress(UpdateProgress update, LogicalDecodingContext *context) {
+  if constexpr (std::is_invocable_v<UpdateProgress, LogicalDecodingContext *, bool>)
+    update(context, false);
+  else
+    update(context);
+}
+inline void skipped_change(LogicalDecodingContext *context) {
+#if PG_VERSION_NUM >= 160000
+  (void)context;
+#else
+  static int skipped = 0; // one decoding context per walsender
+  if (++skipped >= 100) {
+    skipped = 0;
+    report_progress(&OutputPluginUpdateProgress, context);
+  }
+#endif
+}
+
 // --- loading the library ----------------------------------------------------------
 
 // Reserves the "ectowatch." prefix of settings: a misspelt ectowatch.* setting

@@ -84,11 +84,13 @@ ReplicationStream::ReplicationStream(const std::string &conninfo, const std::str
 
 ReplicationStream::SlotState ReplicationStream::prepare_slot(const std::string &slot, bool create) {
   check_slot_name(slot);
-  auto wal_level = connection_.simple_query("SELECT current_setting('wal_level')");
-  if (wal_level.at(0).at(0) != std::optional<std::string>("logical"))
-    throw SqlError("durable delivery needs wal_level = logical (this server has " + wal_level.at(0).at(0).value_or("") +
+  auto settings = connection_.simple_query(
+      "SELECT current_setting('wal_level'), (SELECT setting FROM pg_settings WHERE name = 'wal_sender_timeout')");
+  if (settings.at(0).at(0) != std::optional<std::string>("logical"))
+    throw SqlError("durable delivery needs wal_level = logical (this server has " + settings.at(0).at(0).value_or("") +
                        ")",
                    "55000", "set wal_level = logical in postgresql.conf and restart PostgreSQL");
+  sender_timeout_ = std::chrono::milliseconds(std::stoll(settings.at(0).at(1).value_or("0"))); // pg_settings: in ms
 
   std::string quoted = connection_.quote_identifier(slot);
   std::string find = "SELECT coalesce(plugin, '(physical)'), coalesce(database::text, ''), "

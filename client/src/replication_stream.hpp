@@ -45,6 +45,13 @@ public:
   // (choose_plugin()). Throws UsageError or SqlError with what to do.
   SlotState prepare_slot(const std::string &slot, bool create);
 
+  // The server's wal_sender_timeout for this connection (0: none), read by
+  // prepare_slot(). While the walsender decodes a long transaction that sends
+  // nothing, it reads status updates (and answers a request for a reply) only
+  // every half of it: a client waits that long for an answer before it takes
+  // the connection for dead.
+  std::chrono::milliseconds sender_timeout() const { return sender_timeout_; }
+
   // START_REPLICATION from `from_lsn` (0: where the slot's confirmed position is).
   void start(const std::string &slot, std::uint64_t from_lsn);
   bool streaming() const { return streaming_; }
@@ -82,6 +89,7 @@ private:
   void use_pgoutput();
 
   PgConnection connection_;
+  std::chrono::milliseconds sender_timeout_{0};
   bool streaming_ = false;
   std::optional<PgoutputReader> pgoutput_; // set when the slot is pgoutput's
 };

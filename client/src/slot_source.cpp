@@ -43,10 +43,17 @@ void SlotSource::poll(Batch &out) {
     pending += size_of(work);
   auto now = Clock::now();
   const auto interval = context_.options.health_check_interval;
+  // A status request goes after `interval` of silence; a walsender busy with
+  // a long transaction answers it within half its wal_sender_timeout
+  // (ReplicationStream::sender_timeout).
+  const auto silence_limit = 2 * interval + stream_->sender_timeout() / 2;
   if (seen > 0 || paused(pending))
     last_activity_ = now;
-  else if (now - last_activity_ >= 2 * interval)
-    throw ConnectionError("the server did not answer a status request for " + std::to_string(interval.count()) + " ms");
+  else if (now - last_activity_ >= silence_limit)
+    throw ConnectionError(
+        "the server did not answer a status request for " +
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - last_activity_ - interval).count()) +
+        " ms");
   bool check = now - last_activity_ >= interval && now - positions_.last_status() >= interval;
   send_status(reply_requested || check, check);
 }

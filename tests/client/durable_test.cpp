@@ -252,6 +252,44 @@ BOOST_AUTO_TEST_CASE(status_updates_keep_an_idle_stream_alive) {
   BOOST_TEST(client.reconnects() == 0u); // answered every keepalive
 }
 
+// A transaction of many row changes that ectowatch ignores (a table with no
+// watcher) is decoded at its commit without a byte sent for the whole time.
+// The walsender must still answer the client's status requests (the output
+// plugin reports progress), and the client must wait as long as the
+// walsender may take to answer (half its wal_sender_timeout), or it drops a
+// healthy connection and the next walsender decodes the same transaction
+// again, and again.
+BOOST_AUTO_TEST_CASE(a_long_silent_transaction_keeps_the_stream) {
+  DurableTable table;
+  std::string bulk = test::unique_name("bulk");
+  sql("CREATE TABLE " + bulk + " (id int)");
+  sql("ALTER SYSTEM SET wal_sender_timeout = '1s'");
+  sql("SELECT pg_reload_conf()");
+  ClientOptions options = fast_options();
+  options.health_check_interval = 250ms; // a status request after 0.25 s of silence
+  Client client(test::conninfo(), Durable{table.slot}, options);
+  Seen seen;
+  seen.attach(client);
+  auto subscription = client.subscribe(table.label, seen.callback());
+  client.start();
+  BOOST_REQUIRE(eventually([&] {
+    return test::sql_value("SELECT active FROM pg_replication_slots WHERE slot_name = '" + table.slot + "'") == "t";
+  }));
+  const auto started = std::chrono::steady_clock::now();
+  sql("BEGIN; INSERT INTO " + bulk + " SELECT generate_series(1, 3000000); INSERT INTO " + table.name +
+      " VALUES (1, 'after the bulk'); COMMIT");
+  bool delivered = eventually([&] { return seen.distinct() == 1; }, {}, 60s);
+  const auto took = std::chrono::steady_clock::now() - started;
+  client.stop();
+  sql("ALTER SYSTEM RESET wal_sender_timeout");
+  sql("SELECT pg_reload_conf()");
+  sql("DROP TABLE " + bulk);
+  BOOST_TEST_MESSAGE("the row after 3M ignored changes arrived in "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  BOOST_TEST(delivered, seen.describe());
+  BOOST_TEST(client.reconnects() == 0u, seen.describe());
+}
+
 BOOST_AUTO_TEST_CASE(bad_slots_are_refused_with_what_to_do) {
   BOOST_CHECK_THROW(Client(test::conninfo(), Durable{"Billing-Worker"}), UsageError);
   BOOST_CHECK_THROW(Client(test::conninfo(), Durable{std::string(64, 'a')}), UsageError);
