@@ -27,7 +27,10 @@
 #      consumer after a SIGKILL;
 #   j. a durable consumer of the per-subject layout (an earlier version, or a
 #      server before 2.10) holding rows nobody read: a new listener reads them
-#      through it, nothing lost, nothing twice, no second consumer.
+#      through it, nothing lost, nothing twice, no second consumer;
+#   k. a durable listener killed while the server waits for its acks; the
+#      stream's limits remove those messages before the server would send them
+#      again: the next listener on the consumer resyncs aged_out.
 # Usage: tests/nats_listen_test.sh path/to/ectowatch   (NL_SEED=N repeats a run)
 set -uo pipefail
 
@@ -456,7 +459,40 @@ check "j: no resync (the consumer existed)" "0" "$(resyncs_in "$work/j.out")"
 check "j: no other consumer was made" "$legacy $filter" "$(consumers_of NLOLD)"
 check "j: no errors" "" "$(cat "$work/j.err")"
 
-for slot in nl_main nl_ref nl_small nl_restart nl_roll nl_mem nl_del nl_many nl_legacy; do sql "SELECT pg_drop_replication_slot('$slot')" >/dev/null; done
+# --- k. a durable listener killed holding unacknowledged messages, which the stream's limits ----
+# remove before the server sends them again (its ack wait, 30 s): the next listener says so.
+start_bridge owed --slot nl_owed --nats "$NATS_URL" --stream NLOWED --prefix nlow --max-msgs 2000 nl_orders_inserted
+wait_for "the stream of the killed listener exists" 30 stream_exists NLOWED
+# Its output is held: about a pipe's worth of rows printed (acknowledged), the rest sent and not.
+"$cli" listen --nats "$NATS_URL" --stream NLOWED --prefix nlow --consumer owed nl_orders_inserted \
+  2>"$work/k1.err" > >(while [ ! -f "$work/k.go" ]; do sleep 0.1; done; cat >>"$work/k1.out") &
+listen_pid[k1]=$!
+wait_for "the consumer of the killed listener exists" 30 consumer_exists NLOWED 'nlow.nl_orders_inserted.>'
+sql "INSERT INTO nl_orders SELECT g, 'k', g FROM generate_series(700001, 702000) g"
+wait_for "the bridge published the first 2000 rows" 60 stream_has NLOWED 2000
+k_pending() { [ "$(consumer_field NLOWED 'nlow.nl_orders_inserted.>' num_ack_pending)" -ge 100 ] 2>/dev/null; }
+wait_for "the server sent rows the listener did not acknowledge" 30 k_pending
+kill -9 "${listen_pid[k1]}"
+wait "${listen_pid[k1]}" 2>/dev/null
+touch "$work/k.go"
+listen_nats k2 --stream NLOWED --prefix nlow --consumer owed --stats nl_orders_inserted
+sleep 1 # bound, owing what k1 was sent
+sql "INSERT INTO nl_orders SELECT g, 'k', g FROM generate_series(702001, 704000) g" # rolls past them
+wait_for "the next listener printed the last row" 60 grep -q '"id":704000' "$work/k2.out"
+# Within a health-check interval (15 s) of the roll, or the ack wait: told, or sent again.
+k_told() {
+  [ "$(resyncs_in "$work/k2.out")" -ge 1 ] ||
+    [ "$(cat "$work/k1.out" "$work/k2.out" | grep -o '"id":70[0-9]*' | sort -u | wc -l)" -eq 4000 ]
+}
+wait_for "the next listener was told, or got every row again" 45 k_told
+stop_listen k2
+stop_bridge owed
+k_rows=$(cat "$work/k1.out" "$work/k2.out" | grep -o '"id":70[0-9]*' | sort -u | wc -l)
+echo "k: the killed listener printed $(grep -c '"row":' "$work/k1.out"), the next $(grep -c '"row":' "$work/k2.out") rows; $k_rows of 4000 in all, $(resyncs_in "$work/k2.out") resyncs"
+check "k: every row printed, or a resync aged_out said some may be missing" "yes" \
+  "$({ [ "$k_rows" -eq 4000 ] || { [ "$(resyncs_in "$work/k2.out")" -ge 1 ] && grep -q '"aged_out":[1-9]' "$work/k2.err"; }; } && echo yes)"
+
+for slot in nl_main nl_ref nl_small nl_restart nl_roll nl_mem nl_del nl_many nl_legacy nl_owed; do sql "SELECT pg_drop_replication_slot('$slot')" >/dev/null; done
 "$cli" unwatch nl_orders_inserted >/dev/null
 "$cli" unwatch nl_items_updated >/dev/null
 "$cli" unwatch nl_notes_inserted >/dev/null

@@ -77,6 +77,8 @@ ConsumerState state_of(simdjson::dom::element reply) {
     state.delivered_stream = sequence;
   if (reply["ack_floor"]["stream_seq"].get(sequence) == simdjson::SUCCESS)
     state.ack_floor_stream = sequence;
+  if (reply["num_ack_pending"].get(sequence) == simdjson::SUCCESS)
+    state.ack_pending = sequence;
   return state;
 }
 

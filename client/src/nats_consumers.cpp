@@ -99,7 +99,7 @@ void NatsSource::open_consumer(const std::string &filter, const std::string &lab
     return; // two Key subscriptions of one key
   if (!usable_label(label, &out))
     return;
-  Consumer consumer{label, nullptr, {}, 0, {}};
+  Consumer consumer{label, nullptr, {}, 0, {}, {}};
   if (positions_) {
     bind_durable(filter, label, out, consumer);
   } else {
@@ -152,12 +152,15 @@ void NatsSource::bind_durable(const std::string &filter, const std::string &labe
     check_nats_call(status, ("consumer info of " + name).c_str());
     std::uint64_t needed = info->AckFloor.Stream + 1;
     consumer.last_stream = info->Delivered.Stream;
+    expect_redelivery(consumer, info->AckFloor.Stream, info->Delivered.Stream,
+                      static_cast<std::uint64_t>(std::max<std::int64_t>(info->NumAckPending, 0)));
     jsConsumerInfo_Destroy(info);
     std::uint64_t first = stream_first_sequence();
     // Conservative: messages of other subjects aged out look the same.
     if (first > needed) {
       out.emplace_back(Resync{Resync::Reason::aged_out, label});
       consumer.last_stream = std::max(consumer.last_stream, first - 1); // told: no second resync for it
+      consumer.owed = {};
     }
   }
   jsSubOptions options;

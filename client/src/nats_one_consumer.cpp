@@ -153,10 +153,13 @@ void NatsSource::put_one_consumer(Batch &out) {
     Consumer &consumer = consumers_.at(kOneConsumer);
     std::uint64_t needed = state->ack_floor_stream + 1;
     std::uint64_t first = positions_ && !created ? stream_first_sequence() : 0;
+    if (positions_)
+      expect_redelivery(consumer, state->ack_floor_stream, state->delivered_stream, state->ack_pending);
     // As per subject: conservative, messages of other subjects aged out look the same.
     if (first > needed) {
       out.emplace_back(Resync{Resync::Reason::aged_out, {}});
       consumer.last_stream = std::max(consumer.last_stream, first - 1); // told: no second resync for it
+      consumer.owed = {};
     }
   }
   if (positions_) {
@@ -172,7 +175,7 @@ void NatsSource::put_one_consumer(Batch &out) {
 }
 
 void NatsSource::bind_one_consumer(const ConsumerState &state) {
-  Consumer consumer{{}, nullptr, state.name, state.delivered_stream, state.deliver_subject};
+  Consumer consumer{{}, nullptr, state.name, state.delivered_stream, state.deliver_subject, {}};
   jsSubOptions options;
   jsSubOptions_Init(&options);
   options.Stream = nats_.stream.c_str();

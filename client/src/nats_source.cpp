@@ -8,6 +8,8 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <stdexcept>
 
@@ -201,9 +203,19 @@ void NatsSource::poll(Batch &out) {
   if (!lost.empty())
     throw ConnectionError("NATS: " + lost);
   if (Clock::now() >= next_check_) {
-    next_check_ = Clock::now() + context_.options.health_check_interval;
     check_still_there(out);
+    next_check_ = Clock::now() + check_interval();
   }
+}
+
+// While a consumer is owed messages, they may be removed at any moment
+// before the ack wait: looked for every second, not every health check.
+Clock::duration NatsSource::check_interval() const {
+  Clock::duration interval = context_.options.health_check_interval;
+  for (const auto &[filter, consumer] : consumers_)
+    if (consumer.owed.count)
+      return std::min<Clock::duration>(interval, std::chrono::seconds(1));
+  return interval;
 }
 
 std::uint64_t NatsSource::stream_first_sequence() {
@@ -237,12 +249,39 @@ void NatsSource::check_sequence(natsMsg *message, Batch &out) {
     return; // a consumer unsubscribed since
   Consumer &consumer = consumers_.at(named->second);
   std::uint64_t sequence = meta->Sequence.Stream;
-  if (sequence <= consumer.last_stream)
-    return; // a redelivery
+  if (sequence <= consumer.last_stream) { // a redelivery
+    Consumer::Owed &owed = consumer.owed;
+    if (owed.count && sequence > owed.after && sequence <= owed.through) {
+      owed.received.insert(sequence);
+      if (owed.received.size() >= owed.count)
+        owed = {}; // all came
+    }
+    return;
+  }
   std::uint64_t after = consumer.last_stream;
   consumer.last_stream = sequence;
   if (sequence > after + 1 && stream_first_sequence() > after + 1)
     out.emplace_back(Resync{Resync::Reason::aged_out, consumer.label});
+}
+
+void NatsSource::expect_redelivery(Consumer &consumer, std::uint64_t ack_floor, std::uint64_t delivered,
+                                   std::uint64_t pending) {
+  consumer.owed = {};
+  if (pending > 0 && delivered > ack_floor) {
+    consumer.owed = {ack_floor, delivered, pending, {}};
+    next_check_ = std::min(next_check_, Clock::now() + check_interval());
+  }
+}
+
+// The stream's first sequence past the ack floor at bind: the oldest owed
+// message may be gone. Conservative, as at bind: a message of another
+// subject, or one acknowledged out of order, looks the same.
+void NatsSource::check_owed(Consumer &consumer, std::uint64_t first_sequence, Batch &out) {
+  Consumer::Owed &owed = consumer.owed;
+  if (!owed.count || first_sequence <= owed.after + 1)
+    return;
+  out.emplace_back(Resync{Resync::Reason::aged_out, consumer.label});
+  owed = {}; // told
 }
 
 // A deleted stream or consumer sends nothing, and libnats does not notice:
@@ -260,9 +299,12 @@ void NatsSource::check_still_there(Batch &out) {
   if (status == NATS_NOT_FOUND || code == JSStreamNotFoundErr)
     throw gone("the stream \"" + nats_.stream + "\"", {});
   check_nats_call(status, "stream info");
+  std::uint64_t first = stream->State.FirstSeq;
   jsStreamInfo_Destroy(stream);
   if (!positions_)
     return; // an ephemeral consumer goes with the stream, or with the connection
+  for (auto &[filter, consumer] : consumers_)
+    check_owed(consumer, first, out);
   for (const auto &[filter, consumer] : consumers_) {
     jsConsumerInfo *info = nullptr;
     code = static_cast<jsErrCode>(0);

@@ -45,6 +45,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,16 @@ private:
     std::string name;              // durable, and the one consumer: the consumer's name
     std::uint64_t last_stream = 0; // durable: the highest stream sequence it was sent
     std::string deliver_subject;   // the one consumer: kept when its filters change
+    // Durable: what the server sent an earlier connection that never
+    // acknowledged it. The server sends it again only after its ack wait
+    // (30 s); if the stream's limits remove it first, the server just drops
+    // it, and nothing would tell: the health check does (check_owed).
+    struct Owed {
+      std::uint64_t after = 0;          // the ack floor at bind
+      std::uint64_t through = 0;        // the last sequence sent before bind
+      std::uint64_t count = 0;          // how many will come again (0: none owed)
+      std::set<std::uint64_t> received; // those that came
+    } owed;
   };
 
   bool usable_label(const std::string &label, Batch *out) const;
@@ -126,6 +137,9 @@ private:
   void check_sequence(natsMsg *message, Batch &out);
   std::uint64_t stream_first_sequence();
   void check_still_there(Batch &out);
+  void expect_redelivery(Consumer &consumer, std::uint64_t ack_floor, std::uint64_t delivered, std::uint64_t pending);
+  Clock::duration check_interval() const;
+  static void check_owed(Consumer &consumer, std::uint64_t first_sequence, Batch &out);
   void acknowledge_dispatched();
   std::size_t acknowledgeable() const;
 
