@@ -30,7 +30,10 @@
 #      through it, nothing lost, nothing twice, no second consumer;
 #   k. a durable listener killed while the server waits for its acks; the
 #      stream's limits remove those messages before the server would send them
-#      again: the next listener on the consumer resyncs aged_out.
+#      again: the next listener on the consumer resyncs aged_out;
+#   l. a durable listener whose callbacks (its output, held) take longer than
+#      its consumer's ack wait (2 s here): in-progress acks keep the server from
+#      sending anything again; every row once.
 # Usage: tests/nats_listen_test.sh path/to/ectowatch   (NL_SEED=N repeats a run)
 set -uo pipefail
 
@@ -157,6 +160,16 @@ while True:
         print(payload[:int(size)].decode(errors="replace"))
         break
 PY
+}
+# per_subject_name CONSUMER FILTER: the name a client reading one consumer per filter subject
+# gives its consumer of FILTER: <consumer>-<FNV-1a of the filter>.
+per_subject_name() {
+  python3 -c '
+import sys
+h = 14695981039346656037
+for b in sys.argv[2].encode():
+    h = ((h ^ b) * 1099511628211) % 2**64
+print("%s-%016x" % (sys.argv[1], h))' "$1" "$2"
 }
 # delete_stream STREAM: the JetStream API request.
 delete_stream() {
@@ -434,12 +447,7 @@ start_bridge legacy --slot nl_legacy --nats "$NATS_URL" --stream NLOLD --prefix 
 wait_for "the stream of the per-subject consumer exists" 30 stream_exists NLOLD
 # Made as a client that read one consumer per filter subject made it: <consumer>-<FNV-1a of the filter>.
 filter='nlo.nl_orders_inserted.>'
-legacy="legacy-$(python3 -c '
-import sys
-h = 14695981039346656037
-for b in sys.argv[1].encode():
-    h = ((h ^ b) * 1099511628211) % 2**64
-print("%016x" % h)' "$filter")"
+legacy="$(per_subject_name legacy "$filter")"
 js_request "\$JS.API.CONSUMER.DURABLE.CREATE.NLOLD.$legacy" '{"stream_name":"NLOLD","config":{"durable_name":"'"$legacy"'",
   "deliver_subject":"_INBOX.nl_legacy","deliver_policy":"new","ack_policy":"explicit","max_ack_pending":1024,
   "filter_subject":"'"$filter"'"}}' >/dev/null
@@ -492,7 +500,37 @@ echo "k: the killed listener printed $(grep -c '"row":' "$work/k1.out"), the nex
 check "k: every row printed, or a resync aged_out said some may be missing" "yes" \
   "$({ [ "$k_rows" -eq 4000 ] || { [ "$(resyncs_in "$work/k2.out")" -ge 1 ] && grep -q '"aged_out":[1-9]' "$work/k2.err"; }; } && echo yes)"
 
-for slot in nl_main nl_ref nl_small nl_restart nl_roll nl_mem nl_del nl_many nl_legacy nl_owed; do sql "SELECT pg_drop_replication_slot('$slot')" >/dev/null; done
+# --- l. a callback slower than the ack wait: in-progress acks, nothing sent twice ------------------
+start_bridge patient --slot nl_patient --nats "$NATS_URL" --stream NLSLOW --prefix nlsl nl_orders_inserted
+wait_for "the stream of the slow callbacks exists" 30 stream_exists NLSLOW
+# A consumer made by hand with an ack wait of 2 s (the server's default is 30 s), bound by the listener.
+filter='nlsl.nl_orders_inserted.>'
+patient="$(per_subject_name patient "$filter")"
+js_request "\$JS.API.CONSUMER.DURABLE.CREATE.NLSLOW.$patient" '{"stream_name":"NLSLOW","config":{"durable_name":"'"$patient"'",
+  "deliver_subject":"_INBOX.nl_patient","deliver_policy":"new","ack_policy":"explicit","max_ack_pending":1024,
+  "ack_wait":2000000000,"filter_subject":"'"$filter"'"}}' >/dev/null
+check "l: the consumer with a 2 s ack wait exists" "2000000000" "$(consumer_field NLSLOW "$filter" config.ack_wait)"
+# Its output held for 7 s: the callbacks of the rows it holds take more than three ack waits.
+"$cli" listen --nats "$NATS_URL" --stream NLSLOW --prefix nlsl --consumer patient nl_orders_inserted \
+  2>"$work/l.err" > >(while [ ! -f "$work/l.go" ]; do sleep 0.1; done; cat >>"$work/l.out") &
+listen_pid[l]=$!
+l_bound() { [ "$(consumer_field NLSLOW "$filter" push_bound)" = True ]; }
+wait_for "the listener is bound to it" 30 l_bound
+sql "INSERT INTO nl_orders SELECT g, 'l', g FROM generate_series(800001, 803000) g"
+wait_for "the bridge published the 3000 rows" 60 stream_has NLSLOW 3000
+sleep 7
+touch "$work/l.go"
+wait_for "the listener printed the 3000 rows" 60 rows_at_least "$work/l.out" 3000
+sleep 1
+stop_listen l
+stop_bridge patient
+check "l: every row once" "3000 3000" \
+  "$(grep -c '"row":' "$work/l.out") $(grep -o '"id":80[0-9]*' "$work/l.out" | sort -u | wc -l)"
+check "l: the server sent nothing again (its consumer's deliveries)" "3000" \
+  "$(consumer_field NLSLOW "$filter" delivered.consumer_seq)"
+check "l: no errors" "" "$(cat "$work/l.err")"
+
+for slot in nl_main nl_ref nl_small nl_restart nl_roll nl_mem nl_del nl_many nl_legacy nl_owed nl_patient; do sql "SELECT pg_drop_replication_slot('$slot')" >/dev/null; done
 "$cli" unwatch nl_orders_inserted >/dev/null
 "$cli" unwatch nl_items_updated >/dev/null
 "$cli" unwatch nl_notes_inserted >/dev/null

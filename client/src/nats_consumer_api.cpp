@@ -72,6 +72,9 @@ ConsumerState state_of(simdjson::dom::element reply) {
     state.filters.emplace_back(text);
   }
   std::sort(state.filters.begin(), state.filters.end());
+  std::int64_t wait = 0;
+  if (config["ack_wait"].get(wait) == simdjson::SUCCESS)
+    state.ack_wait_ns = wait;
   std::uint64_t sequence = 0;
   if (reply["delivered"]["stream_seq"].get(sequence) == simdjson::SUCCESS)
     state.delivered_stream = sequence;

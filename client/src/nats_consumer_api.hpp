@@ -31,6 +31,7 @@ struct ConsumerState {
   std::uint64_t delivered_stream = 0; // the last stream sequence it sent
   std::uint64_t ack_floor_stream = 0; // every message up to it is acknowledged
   std::uint64_t ack_pending = 0;      // sent and not acknowledged (sent again after the ack wait)
+  std::int64_t ack_wait_ns = 0;       // the ack wait (0: not said)
 };
 
 // A push consumer starting at new messages, with several filter subjects.

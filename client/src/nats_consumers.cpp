@@ -146,12 +146,16 @@ void NatsSource::bind_durable(const std::string &filter, const std::string &labe
     natsInbox_Destroy(inbox);
     check_nats_call(status, ("create consumer " + name).c_str());
     consumer.last_stream = info->Delivered.Stream; // DeliverNew: the stream's last sequence
+    if (info->Config && keeper_)
+      keeper_->ack_wait(std::chrono::nanoseconds(info->Config->AckWait));
     jsConsumerInfo_Destroy(info);
     out.emplace_back(Resync{Resync::Reason::consumer_created, label});
   } else {
     check_nats_call(status, ("consumer info of " + name).c_str());
     std::uint64_t needed = info->AckFloor.Stream + 1;
     consumer.last_stream = info->Delivered.Stream;
+    if (info->Config && keeper_)
+      keeper_->ack_wait(std::chrono::nanoseconds(info->Config->AckWait));
     expect_redelivery(consumer, info->AckFloor.Stream, info->Delivered.Stream,
                       static_cast<std::uint64_t>(std::max<std::int64_t>(info->NumAckPending, 0)));
     jsConsumerInfo_Destroy(info);

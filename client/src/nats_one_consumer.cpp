@@ -155,6 +155,8 @@ void NatsSource::put_one_consumer(Batch &out) {
     std::uint64_t first = positions_ && !created ? stream_first_sequence() : 0;
     if (positions_)
       expect_redelivery(consumer, state->ack_floor_stream, state->delivered_stream, state->ack_pending);
+    if (keeper_)
+      keeper_->ack_wait(std::chrono::nanoseconds(state->ack_wait_ns));
     // As per subject: conservative, messages of other subjects aged out look the same.
     if (first > needed) {
       out.emplace_back(Resync{Resync::Reason::aged_out, {}});

@@ -67,6 +67,8 @@ void NatsSource::connect(Batch &out, bool reconnect) {
   }
   round_first_sequence_ = 0;
   next_check_ = Clock::now() + context_.options.health_check_interval;
+  if (positions_)
+    keeper_ = std::make_unique<InProgressKeeper>([this] { keep_in_progress(); });
   try {
     natsStatus connected = natsConnection_Connect(&connection_, options);
     if (connected == NATS_OK) {
@@ -107,6 +109,7 @@ void NatsSource::connect(Batch &out, bool reconnect) {
 }
 
 void NatsSource::close() {
+  keeper_.reset();
   {
     std::lock_guard lock(inlet_->mutex);
     inlet_->accepting = false;
@@ -210,11 +213,13 @@ void NatsSource::poll(Batch &out) {
 
 // While a consumer is owed messages, they may be removed at any moment
 // before the ack wait: looked for every second, not every health check.
+constexpr std::chrono::seconds kOwedCheckInterval{1};
+
 Clock::duration NatsSource::check_interval() const {
   Clock::duration interval = context_.options.health_check_interval;
   for (const auto &[filter, consumer] : consumers_)
     if (consumer.owed.count)
-      return std::min<Clock::duration>(interval, std::chrono::seconds(1));
+      return std::min<Clock::duration>(interval, kOwedCheckInterval);
   return interval;
 }
 
@@ -269,7 +274,8 @@ void NatsSource::expect_redelivery(Consumer &consumer, std::uint64_t ack_floor, 
   consumer.owed = {};
   if (pending > 0 && delivered > ack_floor) {
     consumer.owed = {ack_floor, delivered, pending, {}};
-    next_check_ = std::min(next_check_, Clock::now() + check_interval());
+    // Not check_interval(): the consumer may not be in consumers_ yet.
+    next_check_ = std::min(next_check_, Clock::now() + kOwedCheckInterval);
   }
 }
 
@@ -337,6 +343,7 @@ void NatsSource::accept(natsMsg *message, Batch &out) {
   }
   // Acknowledged once the dispatcher is past this position (after its callbacks).
   out.emplace_back(Position{++delivered_, true});
+  std::lock_guard lock(held_mutex_);
   unacknowledged_.emplace_back(delivered_, message);
 }
 
@@ -354,12 +361,30 @@ std::size_t NatsSource::acknowledgeable() const {
 }
 
 void NatsSource::acknowledge_dispatched() {
-  for (std::size_t count = acknowledgeable(); count > 0; --count) {
+  std::size_t count = acknowledgeable();
+  if (count == 0)
+    return;
+  std::lock_guard lock(held_mutex_);
+  for (; count > 0; --count) {
     natsMsg *message = unacknowledged_.front().second;
     natsMsg_Ack(message, nullptr);
     natsMsg_Destroy(message);
     unacknowledged_.pop_front();
   }
+}
+
+// What is held, in the inbox, in a callback or waiting for the event loop,
+// is not sent again while the callbacks take their time.
+void NatsSource::keep_in_progress() {
+  {
+    std::lock_guard lock(held_mutex_);
+    for (const auto &[position, message] : unacknowledged_)
+      natsMsg_InProgress(message, nullptr);
+  }
+  std::lock_guard lock(inlet_->mutex);
+  for (natsMsg *message : inlet_->messages)
+    if (message)
+      natsMsg_InProgress(message, nullptr);
 }
 
 Clock::time_point NatsSource::next_deadline() const {
@@ -380,6 +405,7 @@ void NatsSource::run_query(const char *what, const std::function<void(PgConnecti
 void NatsSource::finish() noexcept {
   if (!connection_)
     return;
+  keeper_.reset();
   acknowledge_dispatched();
   {
     std::lock_guard lock(inlet_->mutex);

@@ -35,6 +35,7 @@
 #pragma once
 
 #include "event_source.hpp"
+#include "nats_in_progress.hpp"
 #include "position_tracker.hpp"
 #include "source_context.hpp"
 #include "wakeup.hpp"
@@ -141,6 +142,7 @@ private:
   Clock::duration check_interval() const;
   static void check_owed(Consumer &consumer, std::uint64_t first_sequence, Batch &out);
   void acknowledge_dispatched();
+  void keep_in_progress(); // the keeper's thread
   std::size_t acknowledgeable() const;
 
   SourceContext context_;
@@ -164,7 +166,9 @@ private:
   std::vector<natsSubscription *> retired_;
   std::uint64_t delivered_ = 0; // durable: messages handed to the inbox (the tracker's positions)
   std::deque<std::pair<std::uint64_t, natsMsg *>> unacknowledged_; // durable, in delivery order
-  std::vector<RowError> bad_rows_;                                 // reused
+  std::mutex held_mutex_;                    // unacknowledged_ changes, against the keeper's reads
+  std::unique_ptr<InProgressKeeper> keeper_; // durable, while connected
+  std::vector<RowError> bad_rows_;           // reused
 };
 
 } // namespace ectowatch::detail
