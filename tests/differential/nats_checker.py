@@ -257,6 +257,14 @@ class NatsRun(checker.Run):
         # Exactly once into the stream within its duplicate window (README,
         # "Guarantees"); a copy stored later than that is allowed, and counted.
         within = [d for d in s.duplicates if d[3] <= self.duplicate_window]
+        if self.nats_restarts and self.plan["limits"]:
+            # JetStream rebuilds its duplicate window, after a restart, from
+            # the messages the stream still holds: one its limits had removed
+            # is stored again when the bridge publishes it again (its ack was
+            # lost with the server). Documented (README, "Guarantees"); counted.
+            removed = [d for d in within if d[1] < s.first_seq]
+            self.stats["stream_copies_after_restart"] += len(removed)
+            within = [d for d in within if d[1] >= s.first_seq]
         self.stats["stream_duplicates_beyond_window"] += len(s.duplicates) - len(within)
         if within:
             self.fail("stream_duplicate", s.name, "-", "%d messages stored twice within the %d s duplicate window "
@@ -292,12 +300,14 @@ class NatsRun(checker.Run):
     @staticmethod
     def summary(totals):
         return "NATS: %d stream messages read, %d missed and told (gaps), faults fired: %s; cases with limits: %s; " \
-               "duplicates flagged: %s, stream copies beyond the duplicate window: %d; bridge exits by itself (restarted): %d" % (
+               "duplicates flagged: %s, stream copies beyond the duplicate window: %d, of removed messages after a " \
+               "nats-server restart: %d; bridge exits by itself (restarted): %d" % (
                    totals["stream_messages"], totals["stream_gap"],
                    {k[6:]: v for k, v in sorted(totals.items()) if k.startswith("fault_")},
                    {k[6:]: v for k, v in sorted(totals.items()) if k.startswith("limit_")},
                    {k[11:]: v for k, v in sorted(totals.items()) if k.startswith("duplicates_")},
-                   totals["stream_duplicates_beyond_window"], totals["bridge_exits"])
+                   totals["stream_duplicates_beyond_window"], totals["stream_copies_after_restart"],
+                   totals["bridge_exits"])
 
 
 def report(case, failures, steps, tries, run):

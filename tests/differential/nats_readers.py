@@ -58,6 +58,7 @@ class StreamReader:
         self.records = []
         self.ids = {}  # Nats-Msg-Id -> (stream sequence, stored time) of its first copy
         self.duplicates = []  # (id, first seq, seq, seconds between the two stored times)
+        self.first_seq = 1  # the stream's first sequence when last looked at
         self.gap = 0  # messages removed before this reader read them
         self.read = 0
         self.next_seq = 1
@@ -87,6 +88,7 @@ class StreamReader:
                     continue
                 state = info["state"]
                 first, last = state["first_seq"], state["last_seq"]
+                self.first_seq = first
                 if last < last_seen_last:
                     self.error("the stream's last sequence went back from %d to %d (acknowledged messages "
                                "lost by the server?)" % (last_seen_last, last))
