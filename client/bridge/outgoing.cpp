@@ -47,6 +47,7 @@ void OutgoingBuilder::start(const Event &event, std::string_view op) {
   out_.msg_id = msg_id_head_;
   out_.msg_id += out_.lsn_text;
   out_.msg_id += '-';
+  out_.dropped_rows = 0;
 }
 
 const Outgoing &OutgoingBuilder::build(const Event &event) {
@@ -71,6 +72,7 @@ const Outgoing &OutgoingBuilder::build(const Event &event) {
       out_.payload = "{\"event\":\"dropped\",\"label\":";
       append_json_string(out_.payload, event.label());
       out_.payload += ",\"count\":1,\"reason\":\"subject_too_long\"";
+      out_.dropped_rows = 1;
       break;
     }
     out_.payload = payload_head_;
@@ -89,6 +91,7 @@ const Outgoing &OutgoingBuilder::build(const Event &event) {
     append_json_string(out_.payload, event.label());
     out_.payload += ",\"count\":";
     append_number(out_.payload, event.dropped());
+    out_.dropped_rows = event.dropped();
     break;
   case Event::Kind::truncated:
     start(event, "truncated");

@@ -195,6 +195,7 @@ bool Publisher::publish(const Outgoing &message) {
     if (in_flight_++ == 0)
       last_progress_ = Clock::now(); // the ack timeout counts from the first message waiting
     ++stats_.published;
+    stats_.dropped_rows += message.dropped_rows;
   }
   tracker_.add(message.lsn); // before it can be acknowledged
   status = js_PublishMsgAsync(js_, &msg, nullptr);

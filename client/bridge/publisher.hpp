@@ -60,14 +60,16 @@ struct Outgoing {
   std::string label;
   std::string lsn_text;
   std::string payload;
-  std::uint64_t lsn = 0; // the tracker's position for it
+  std::uint64_t lsn = 0;          // the tracker's position for it
+  std::uint64_t dropped_rows = 0; // a ~dropped marker: the rows it stands for
 };
 
 struct PublisherStats {
-  std::uint64_t published = 0;  // messages handed to libnats (first time)
-  std::uint64_t acked = 0;      // acknowledged by JetStream
-  std::uint64_t duplicates = 0; // of which JetStream already had (same Nats-Msg-Id)
-  std::uint64_t retries = 0;    // messages published again
+  std::uint64_t published = 0;    // messages handed to libnats (first time)
+  std::uint64_t acked = 0;        // acknowledged by JetStream
+  std::uint64_t duplicates = 0;   // of which JetStream already had (same Nats-Msg-Id)
+  std::uint64_t retries = 0;      // messages published again
+  std::uint64_t dropped_rows = 0; // rows published as ~dropped markers (a marker can stand for several)
   std::size_t in_flight = 0;
   bool connected = false;
   std::string waiting_for; // what keeps messages from being stored ("" while they are)

@@ -80,11 +80,11 @@ std::vector<std::string> bridged_labels(const std::vector<std::string> &given,
 }
 
 void print_stats(const bridge::PublisherStats &stats, Client &client, const std::string &slot) {
-  std::string line = "{\"published\":" + std::to_string(stats.published) + ",\"acked\":" + std::to_string(stats.acked) +
-                     ",\"duplicates\":" + std::to_string(stats.duplicates) +
-                     ",\"retries\":" + std::to_string(stats.retries) +
-                     ",\"in_flight\":" + std::to_string(stats.in_flight) +
-                     ",\"nats_connected\":" + (stats.connected ? "true" : "false");
+  std::string line =
+      "{\"published\":" + std::to_string(stats.published) + ",\"acked\":" + std::to_string(stats.acked) +
+      ",\"duplicates\":" + std::to_string(stats.duplicates) + ",\"retries\":" + std::to_string(stats.retries) +
+      ",\"dropped_rows\":" + std::to_string(stats.dropped_rows) + ",\"in_flight\":" + std::to_string(stats.in_flight) +
+      ",\"nats_connected\":" + (stats.connected ? "true" : "false");
   if (!stats.waiting_for.empty()) {
     line += ",\"waiting_for\":";
     append_json_string(line, stats.waiting_for);

@@ -486,6 +486,12 @@ class Run:
                 with open(os.path.join(self.ctx.dump, "case%d.%s.jsonl" % (self.case.number, r.name)), "w") as f:
                     for rec in r.records:
                         f.write(json.dumps(rec, default=str) + "\n")
+            for r in self.readers:
+                if getattr(r, "sequences", None) is not None:
+                    with open(os.path.join(self.ctx.dump, "case%d.%s.sequences.jsonl" % (self.case.number, r.name)),
+                              "w") as f:
+                        for rec in r.sequences:
+                            f.write(json.dumps(rec) + "\n")
             with open(os.path.join(self.ctx.dump, "case%d.tx.json" % self.case.number), "w") as f:
                 json.dump(self.tx, f, indent=0)
             with open(os.path.join(self.ctx.dump, "case%d.audit.jsonl" % self.case.number), "w") as f:

@@ -11,6 +11,7 @@ the record shape of readers.py:
 And Bridge, the `ectowatch bridge` process the faults kill and start again.
 """
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -59,6 +60,10 @@ class StreamReader:
         self.ids = {}  # Nats-Msg-Id -> (stream sequence, stored time) of its first copy
         self.duplicates = []  # (id, first seq, seq, seconds between the two stored times)
         self.first_seq = 1  # the stream's first sequence when last looked at
+        self.sequences = []  # (seq, Nats-Msg-Id, subject) of each message read
+        self.lost_tail = []  # (first, last) sequences read, then lost by a server restart
+        self.restored = 0  # copies stored again of messages read in a lost tail
+        self.seq_ids = {}  # stream sequence -> Nats-Msg-Id of the message read there
         self.gap = 0  # messages removed before this reader read them
         self.read = 0
         self.next_seq = 1
@@ -75,9 +80,31 @@ class StreamReader:
         self.records.append((time.time(), "resync", "aged_out"))
         self.records.append((time.time(), "note", "%d messages %s" % (n, why)))
 
+    def check_tail(self, conn, first, last):
+        """After a reconnect: a nats-server SIGKILL can lose the stream's
+        tail, which this reader may have read, and the sequences then go to
+        what is stored next (the bridge publishes again what was not
+        acknowledged). Where the messages read no longer match, read again; a
+        copy of a message read in the lost tail is not a duplicate
+        (`restored`)."""
+        read_through = self.next_seq - 1
+        seq = min(read_through, last)
+        while seq >= max(first, read_through - 4096, 1) and seq in self.seq_ids:
+            m = nats_wire.get_messages(conn, self.stream, [seq])[0]
+            if m is not None and m["headers"].get("Nats-Msg-Id", "") == self.seq_ids[seq]:
+                break
+            seq -= 1
+        lost_from = max(seq + 1, 1)
+        if lost_from <= read_through:
+            self.records.append((time.time(), "note", "nats-stream: sequences %d-%d read before a server restart "
+                                 "were lost by it (the stream's last is %d): reading them again"
+                                 % (lost_from, read_through, last)))
+            self.lost_tail.append((lost_from, read_through))
+            self.next_seq = lost_from
+
     def loop(self):
         conn = None
-        last_seen_last = 0
+        reconnected = False
         while not self.stop_flag:
             try:
                 if conn is None:
@@ -89,10 +116,9 @@ class StreamReader:
                 state = info["state"]
                 first, last = state["first_seq"], state["last_seq"]
                 self.first_seq = first
-                if last < last_seen_last:
-                    self.error("the stream's last sequence went back from %d to %d (acknowledged messages "
-                               "lost by the server?)" % (last_seen_last, last))
-                last_seen_last = max(last_seen_last, last)
+                if reconnected:
+                    reconnected = False
+                    self.check_tail(conn, first, last)
                 if self.next_seq < first:
                     self.told_gap(first - self.next_seq, "removed by the stream's limits before read "
                                   "(sequences %d-%d)" % (self.next_seq, first - 1))
@@ -115,6 +141,7 @@ class StreamReader:
                 if conn:
                     conn.close()
                 conn = None
+                reconnected = True
                 time.sleep(0.2)
         if conn:
             conn.close()
@@ -124,17 +151,23 @@ class StreamReader:
         self.read += 1
         h = m["headers"]
         mid = h.get("Nats-Msg-Id", "")
+        self.seq_ids[m["seq"]] = mid
         if not mid:
             self.error("message %d (%s) without Nats-Msg-Id" % (m["seq"], m["subject"]))
         stored = nats_wire.stored_time(m["time"]) if m.get("time") else 0.0
         if mid in self.ids:
+            first_seq, first_stored = self.ids[mid]
+            if any(lo <= first_seq <= hi for lo, hi in self.lost_tail):
+                self.restored += 1  # the server lost the first copy: this one is the stream's
+                self.ids[mid] = (m["seq"], stored)
+                return
             # Judged by the checker against the stream's duplicate window; the
             # copy is not a row of its own.
-            first_seq, first_stored = self.ids[mid]
             self.duplicates.append((mid, first_seq, m["seq"], round(stored - first_stored, 3)))
             return
         if mid:
             self.ids[mid] = (m["seq"], stored)
+        self.sequences.append((m["seq"], mid, m["subject"]))  # for --dump
         try:
             p = parse_json(m["data"].decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
@@ -332,6 +365,19 @@ class Bridge:
                 code = self.proc.wait()
         self.log.close()
         return code
+
+    def dropped_rows(self):
+        """The rows its runs published as ~dropped markers (--stats), in all."""
+        total, run = 0, 0
+        for line in self.log_tail(10 ** 9):
+            if line.startswith("--- "):
+                total, run = total + run, 0
+            elif line.startswith("{") and '"dropped_rows"' in line:
+                try:
+                    run = max(run, int(json.loads(line)["dropped_rows"]))
+                except (ValueError, KeyError):
+                    pass
+        return total + run
 
     def log_tail(self, n=15):
         try:

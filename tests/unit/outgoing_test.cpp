@@ -81,9 +81,11 @@ BOOST_AUTO_TEST_CASE(truncated_dropped_and_rows_with_columns_left_out) {
   check(builder.build(Event(dropped, Event::Kind::dropped)), "ectowatch.t_deleted.~dropped",
         "7001-1-5-ectowatch-0/200-dropped", "deleted", "t_deleted", "0/200",
         R"({"event":"dropped","label":"t_deleted","count":5,"lsn":"0/200"})");
+  BOOST_TEST(builder.build(Event(dropped, Event::Kind::dropped)).dropped_rows == 5u); // the bridge's --stats
   check(builder.build(Event(dropped, Event::Kind::row, 0)), "ectowatch.t_deleted.1", "7001-1-5-ectowatch-0/200-0",
         "deleted", "t_deleted", "0/200",
         R"({"label":"t_deleted","table":"public.t","op":"deleted","row":{"id":1},"truncated":true,"lsn":"0/200"})");
+  BOOST_TEST(builder.build(Event(dropped, Event::Kind::row, 0)).dropped_rows == 0u);
 }
 
 // A row whose subject would still be longer than kMaxSubjectBytes once its
@@ -96,6 +98,7 @@ BOOST_AUTO_TEST_CASE(a_row_whose_subject_cannot_fit_is_a_dropped_marker) {
   check(builder.build(Event(rows, Event::Kind::row, 0)), prefix + ".t_inserted.~dropped",
         "7001-1-5-" + prefix + "-0/300-0", "inserted", "t_inserted", "0/300",
         R"({"event":"dropped","label":"t_inserted","count":1,"reason":"subject_too_long","lsn":"0/300"})");
+  BOOST_TEST(builder.build(Event(rows, Event::Kind::row, 0)).dropped_rows == 1u);
   OutgoingBuilder short_prefix("e", "7001-2-5"); // another timeline
   check(short_prefix.build(Event(rows, Event::Kind::row, 1)), "e.t_inserted.1", "7001-2-5-e-0/300-1", "inserted",
         "t_inserted", "0/300",
