@@ -366,6 +366,21 @@ class Bridge:
         self.log.close()
         return code
 
+    def stats_since(self, t):
+        """Its last --stats line printed after time t (a dict), or None."""
+        try:
+            if os.path.getmtime(self.log_path) < t:
+                return None
+        except OSError:
+            return None
+        for line in reversed(self.log_tail(50)):
+            if line.startswith("{") and '"in_flight"' in line:
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    return None
+        return None
+
     def dropped_rows(self):
         """The rows its runs published as ~dropped markers (--stats), in all."""
         total, run = 0, 0
