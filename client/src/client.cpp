@@ -153,8 +153,6 @@ Subscription Client::subscribe_loaded(const std::string &label, LoadedCallback c
     throw UsageError("subscribe_loaded: the callback is empty");
   if (options.window.count() < 0 || options.max_batch == 0)
     throw UsageError("subscribe_loaded: the window must not be negative and max_batch at least 1");
-  if (!impl_->runtime->can_load())
-    throw UsageError("subscribe_loaded: a NATS client loads rows from PostgreSQL: set ClientOptions::load_conninfo");
   auto spec = std::make_shared<detail::LoadSpec>();
   // Subscriptions with equal options share windows and queries.
   spec->group_key = std::to_string(options.window.count()) + '\n' + std::to_string(options.max_batch) + '\n' +

@@ -13,7 +13,7 @@ namespace ectowatch::detail {
 
 Runtime::Runtime(std::string conninfo, ClientOptions options, std::optional<Durable> durable, std::optional<Nats> nats)
     : conninfo_(std::move(conninfo)), options_(std::move(options)),
-      durable_(durable.has_value() || (nats && !nats->consumer.empty())), nats_(nats.has_value()),
+      durable_(durable.has_value() || (nats && !nats->consumer.empty())),
       inbox_(options_.max_buffered_bytes, durable_ ? Inbox::Policy::pause : Inbox::Policy::drop_all),
       // The loading connection: the client's own database unless told otherwise.
       loader_(

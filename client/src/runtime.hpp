@@ -59,8 +59,6 @@ public:
   std::chrono::milliseconds next_timeout() const;
   void run_query(const char *what, const std::function<void(PgConnection &)> &query);
   void add_subscription(const std::shared_ptr<Subscription::State> &state);
-  // Whether subscribe_loaded() has a database to load from (a NATS client needs ClientOptions::load_conninfo).
-  bool can_load() const { return !nats_ || !options_.load_conninfo.empty(); }
 
   Dispatcher &dispatcher() { return dispatcher_; }
   bool connected() const { return connected_; }
@@ -83,7 +81,6 @@ private:
   const std::string conninfo_;
   const ClientOptions options_;
   const bool durable_;
-  const bool nats_;
 
   StatsCounters stats_;
   SubscriptionRegistry registry_;

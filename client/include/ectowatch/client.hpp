@@ -79,8 +79,9 @@ struct ClientOptions {
   // server waits; nothing is dropped).
   std::size_t max_buffered_bytes = 64u << 20;
   // Where subscribe_loaded() loads rows (a libpq conninfo); empty: the
-  // client's own conninfo. A NATS client needs it.
-  std::string load_conninfo;
+  // client's own conninfo (a NATS client: libpq's defaults and the PG*
+  // environment).
+  std::string load_conninfo{};
 };
 
 struct SubscribeOptions {

@@ -60,16 +60,16 @@ struct LoadOptions {
   // At most this many keys per query; more go in further queries.
   std::size_t max_batch = 1000;
   // The columns to load (the key columns are always loaded); empty: every column.
-  std::vector<std::string> columns;
+  std::vector<std::string> columns{};
   // Instead of SELECT ... FROM table WHERE key = ANY($1): a query of your
   // own, e.g. a join or a preload of associations. $1 is the array of key
   // values (typed as the key column's array type; $1, $2, ... for a
   // composite key), and its result must have the key columns by name.
-  std::optional<std::string> query;
+  std::optional<std::string> query{};
   // Called when the label resyncs (reconnect, overflow, TRUNCATE, dropped
   // rows, a failed load): events may have been missed, reload everything.
   // Runs after the client's on_resync callbacks.
-  std::function<void(const Resync &)> on_resync;
+  std::function<void(const Resync &)> on_resync{};
 };
 
 } // namespace ectowatch
