@@ -18,6 +18,7 @@
 #include "subscription_registry.hpp"
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <span>
@@ -66,6 +67,7 @@ private:
   std::size_t announce_gap(const MessagePtr &message);
   std::size_t fire_windows();
   std::size_t flush_loads();
+  bool first_of_its_group(const SubscriptionRegistry::Match &match);
   void resync_loaded(const Resync &event);
 
   SubscriptionRegistry &registry_;
@@ -84,6 +86,10 @@ private:
 
   std::mutex dispatch_mutex_;                        // one dispatcher at a time
   std::vector<SubscriptionRegistry::Match> matches_; // reused; under dispatch_mutex_
+  // The loader's groups already given the current row (first_of_its_group;
+  // the strings belong to subscriptions matches_ holds).
+  std::size_t load_row_ = SIZE_MAX;
+  std::vector<const std::string *> load_groups_;
   // A message's rows for each batch subscription that matched it (the first
   // batches_used_ entries; reused, under dispatch_mutex_).
   struct PendingBatch {
