@@ -6,6 +6,7 @@
 #define BOOST_TEST_MODULE loader
 #include <boost/test/unit_test.hpp>
 
+#include "relay_worker.hpp"
 #include "test_database.hpp"
 
 #include <ectowatch/ectowatch.hpp>
@@ -449,5 +450,26 @@ BOOST_AUTO_TEST_CASE(a_durable_client_confirms_nothing_before_the_rows_were_deli
     BOOST_TEST(*view.last["2"] == R"({"id":2,"note":"two"})");
   }
   sql("SELECT pg_drop_replication_slot('" + slot + "')");
+  sql("DROP TABLE " + table + " CASCADE");
+}
+
+// Relayed delivery (the relay worker sends the NOTIFYs after the commit):
+// the same loaded rows, and a row deleted before its window ends comes absent.
+BOOST_AUTO_TEST_CASE(relayed_events_are_loaded) {
+  BOOST_REQUIRE_MESSAGE(eventually([] { return !test::relay_worker_pid().empty(); }, {}, 60s),
+                        "no relay worker for the test database (ectowatch_relay_status)");
+  std::string table = test::unique_name("relayed_loaded");
+  sql("CREATE TABLE " + table + " (id int PRIMARY KEY, note text)");
+  std::string label = sql_value("SELECT ectowatch_watch('" + table + "', 'inserted', delivery => 'relay')");
+  Client client(test::conninfo());
+  View view;
+  view.attach(client);
+  auto subscription = client.subscribe_loaded(label, view.callback(), load_options(5ms));
+  sql("INSERT INTO " + table + " VALUES (1, 'one'), (2, 'two')");
+  sql("DELETE FROM " + table + " WHERE id = 2"); // before the event is read: loaded as absent
+  BOOST_REQUIRE(eventually([&] { return view.row_count() == 2; }, [&] { client.process(); }, 30s));
+  BOOST_TEST(*view.last["1"] == R"({"id":1,"note":"one"})");
+  BOOST_TEST(!view.last["2"]);
+  BOOST_TEST(view.errors == 0u);
   sql("DROP TABLE " + table + " CASCADE");
 }
