@@ -159,9 +159,34 @@ wait $resync_pid; check "listen survives a terminated backend" "0" "$?"
 check "prints resync, then goes on" '{"event":"resync"}
 {"label":"cli_users_inserted","table":"public.cli_users","op":"inserted","row":{"id":11}}' "$(cat "$work/resync")"
 check "listen --stats: the counts on stderr at exit (one row event, one reconnect)" \
-  '"events":1 "reconnected":1 "overflows":0,"reconnects":1}' \
+  '"events":1 "reconnected":1 "overflows":0,"reconnects":1,"load_queries":0,"loaded_rows":0}' \
   "$(grep -o '"events":[0-9]*' "$work/resync.err") $(grep -o '"reconnected":[0-9]*' "$work/resync.err") $(grep -o '"overflows":.*' "$work/resync.err")"
 check "listen --stats: one JSON line" "1" "$(grep -c '^{"messages":1,"bytes":[0-9]*,"events":1,' "$work/resync.err")"
+
+# listen --load: each changed key's current row (one query for the window),
+# or its key and "absent" when the row is gone; --load-columns picks columns
+"$cli" listen --load --load-window 300 --stats --count 3 --timeout 20 cli_users_inserted cli_users_deleted \
+  >"$work/load" 2>"$work/load.err" &
+load_pid=$!
+"$cli" listen --load --load-columns name --count 1 --timeout 20 cli_users_updated >"$work/load_columns" 2>&1 &
+load_columns_pid=$!
+wait_for_listeners 2
+sql "INSERT INTO cli_users VALUES (20, 'a@x', 'ann'), (21, 'b@x', 'bob');
+     UPDATE cli_users SET name = 'ANN' WHERE id = 20; DELETE FROM cli_users WHERE id = 21"
+wait $load_pid; check "listen --load exits 0 after --count lines" "0" "$?"
+check "listen --load prints the current rows, and absent keys" \
+  '{"label":"cli_users_inserted","table":"public.cli_users","op":"inserted","row":{"id":20,"email":"a@x","name":"ANN"}}
+{"label":"cli_users_inserted","table":"public.cli_users","op":"inserted","row":{"id":21},"absent":true}
+{"label":"cli_users_deleted","table":"public.cli_users","op":"deleted","row":{"id":21},"absent":true}' "$(cat "$work/load")"
+check "listen --load --stats: one load query, one row loaded" '"load_queries":1,"loaded_rows":1}' \
+  "$(grep -o '"load_queries":.*' "$work/load.err")"
+wait $load_columns_pid; check "listen --load-columns exits 0" "0" "$?"
+check "listen --load-columns: the key and the chosen columns" \
+  '{"label":"cli_users_updated","table":"public.cli_users","op":"updated","row":{"id":20,"name":"ANN"}}' \
+  "$(cat "$work/load_columns")"
+"$cli" listen --load "cli_users_updated:id=2" 2>"$work/err"; check "listen --load of LABEL:COLUMN=VALUE is a usage error" "2" "$?"
+check "and says to give the label" "1" "$(grep -c 'give LABEL, not LABEL:COLUMN=VALUE' "$work/err")"
+"$cli" listen --load-window 5 cli_users_updated 2>/dev/null; check "--load-window without --load is a usage error" "2" "$?"
 
 # ...and after a server restart (scripts/test provides the command)
 if [ -n "${ECTOWATCH_TEST_RESTART:-}" ]; then

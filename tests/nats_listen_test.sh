@@ -33,7 +33,10 @@
 #      again: the next listener on the consumer resyncs aged_out;
 #   l. a durable listener whose callbacks (its output, held) take longer than
 #      its consumer's ack wait (2 s here): in-progress acks keep the server from
-#      sending anything again; every row once.
+#      sending anything again; every row once;
+#   m. a durable listener with --load: every changed key's row loaded from
+#      PostgreSQL, the last line per key equal to the table (the oracle),
+#      and after a SIGTERM nothing printed again (acknowledged once loaded).
 # Usage: tests/nats_listen_test.sh path/to/ectowatch   (NL_SEED=N repeats a run)
 set -uo pipefail
 
@@ -530,7 +533,37 @@ check "l: the server sent nothing again (its consumer's deliveries)" "3000" \
   "$(consumer_field NLSLOW "$filter" delivered.consumer_seq)"
 check "l: no errors" "" "$(cat "$work/l.err")"
 
-for slot in nl_main nl_ref nl_small nl_restart nl_roll nl_mem nl_del nl_many nl_legacy nl_owed nl_patient; do sql "SELECT pg_drop_replication_slot('$slot')" >/dev/null; done
+# --- m. --load: the rows behind the events, from PostgreSQL ------------------------------
+start_bridge load --slot nl_load --nats "$NATS_URL" --stream NLLOAD --prefix nll nl_items_updated
+wait_for "the load stream exists" 30 stream_exists NLLOAD
+listen_nats m1 --stream NLLOAD --prefix nll --consumer loading --load --load-window 50 nl_items_updated
+wait_for "the loading consumer was created" 30 grep -q '"event":"resync"' "$work/m1.out"
+sql "UPDATE nl_items SET qty = 100" >/dev/null
+sql "UPDATE nl_items SET qty = 200 WHERE sku IN ('sku.1', 'sku.2')" >/dev/null
+wait_for "a loaded line for each of the 20 keys" 30 bash -c \
+  "[ \$(grep -o '\"row\":{\"sku\":\"[^\"]*\"' '$work/m1.out' | sort -u | wc -l) -ge 20 ]"
+wait_for "sku.1 and sku.2 loaded at 200" 30 bash -c "[ \$(grep -c '\"qty\":200}' '$work/m1.out') -ge 2 ]"
+sleep 0.5
+stop_listen m1
+# The last line per key, against the table.
+last_loaded="$(grep '"row":' "$work/m1.out" | python3 -c '
+import json, sys
+last = {}
+for line in sys.stdin:
+    d = json.loads(line)
+    last[d["row"]["sku"]] = d["row"]["qty"]
+print(" ".join("%s=%s" % (k, last[k]) for k in sorted(last)))')"
+check "m: the last loaded row per key is the table's" \
+  "$(sql "SELECT string_agg(sku || '=' || qty, ' ' ORDER BY sku) FROM nl_items")" "$last_loaded"
+check "m: every line is a loaded row of the label" "0" "$(grep '"row":' "$work/m1.out" | grep -vc '^{"label":"nl_items_updated","table":"public.nl_items","op":"updated","row":{"sku":')"
+listen_nats m2 --stream NLLOAD --prefix nll --consumer loading --load --load-window 50 nl_items_updated
+sleep 1.5
+stop_listen m2
+check "m: a second listener prints nothing again (acknowledged after loading)" "0" "$(grep -c '"row":' "$work/m2.out")"
+check "m: no errors" "" "$(cat "$work/m1.err" "$work/m2.err")"
+stop_bridge load
+
+for slot in nl_main nl_ref nl_small nl_restart nl_roll nl_mem nl_del nl_many nl_legacy nl_owed nl_patient nl_load; do sql "SELECT pg_drop_replication_slot('$slot')" >/dev/null; done
 "$cli" unwatch nl_orders_inserted >/dev/null
 "$cli" unwatch nl_items_updated >/dev/null
 "$cli" unwatch nl_notes_inserted >/dev/null

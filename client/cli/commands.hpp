@@ -27,6 +27,10 @@ struct ListenArguments {
   Nats nats_options;               // stream, prefix, consumer (the url is `nats`)
   bool keys = false;               // LABEL:COL=VAL,... targets are Keys (NATS: filtered by the server)
   std::size_t max_buffered_bytes = ClientOptions{}.max_buffered_bytes;
+  // --load: print each changed key's current row (Client::subscribe_loaded).
+  bool load = false;
+  long long load_window_ms = 10;
+  std::vector<std::string> load_columns;
 };
 int listen(const ListenArguments &arguments);
 

@@ -90,10 +90,20 @@ int listen(const ListenArguments &arguments) {
     std::cerr << "ectowatch: " << error.what() << "\n";
     return kExitUsage;
   }
+  if (arguments.load)
+    for (const Target &target : targets)
+      if (!target.conditions.empty()) {
+        std::cerr << "ectowatch: --load loads every changed row of a label: give LABEL, not LABEL:COLUMN=VALUE (\""
+                  << target.label << "\")\n";
+        return kExitUsage;
+      }
 
   std::unique_ptr<Client> client;
   try {
-    ClientOptions options{.application_name = "ectowatch listen", .max_buffered_bytes = arguments.max_buffered_bytes};
+    // --load (also with --nats) loads the rows from --dsn's database.
+    ClientOptions options{.application_name = "ectowatch listen",
+                          .max_buffered_bytes = arguments.max_buffered_bytes,
+                          .load_conninfo = arguments.dsn};
     if (arguments.nats) { // no PostgreSQL: nothing to validate the targets against
       Nats nats = arguments.nats_options;
       nats.url = *arguments.nats;
@@ -169,9 +179,44 @@ int listen(const ListenArguments &arguments) {
     print_line(line);
   };
 
+  // --load: one line per loaded key, counted like a row line.
+  auto on_loaded = [&](std::span<const LoadedRow> rows) {
+    for (const LoadedRow &row : rows) {
+      if (count_reached() && !durable)
+        return;
+      std::string line = "{\"label\":";
+      append_json_string(line, row.label);
+      line += ",\"table\":";
+      append_json_string(line, row.table);
+      line += ",\"op\":";
+      append_json_string(line, to_string(row.op));
+      line += ",\"row\":" + row.json;
+      if (row.absent)
+        line += ",\"absent\":true";
+      line += "}";
+      print_line(line);
+      if (++printed == arguments.count.value_or(0) && durable)
+        client->stop();
+    }
+  };
+  LoadOptions load_options;
+  load_options.window = std::chrono::milliseconds(arguments.load_window_ms);
+  load_options.columns = arguments.load_columns;
+  // Loaded labels get no truncated/dropped line (no row to load): a resync
+  // line names the label instead (the other reasons print theirs below).
+  load_options.on_resync = [](const Resync &resync) {
+    if (resync.reason == Resync::Reason::truncated || resync.reason == Resync::Reason::dropped) {
+      std::string line = "{\"event\":\"resync\",\"label\":";
+      append_json_string(line, resync.label);
+      print_line(line + "}");
+    }
+  };
+
   std::vector<Subscription> subscriptions;
   for (const Target &target : targets) {
-    if (target.conditions.empty()) {
+    if (arguments.load) {
+      subscriptions.push_back(client->subscribe_loaded(target.label, on_loaded, load_options));
+    } else if (target.conditions.empty()) {
       subscriptions.push_back(client->subscribe(target.label, on_event));
     } else if (arguments.keys) {
       std::vector<MatchValue> values;

@@ -83,9 +83,11 @@ int main(int argc, char **argv) {
   listen_command->add_option("--slot", listen_arguments.slot,
                              "Durable watchers: read this replication slot (created if missing); events committed "
                              "while no listener ran arrive now. With --count, the last transaction is printed whole");
-  listen_command->add_flag("--stats", listen_arguments.stats,
-                           "On exit, print the client's counts to stderr as a JSON line (messages, bytes, events, "
-                           "errors, resyncs by reason, overflows, reconnects; --slot: the confirmed position)");
+  listen_command->add_flag(
+      "--stats", listen_arguments.stats,
+      "On exit, print the client's counts to stderr as a JSON line (messages, bytes, events, "
+      "errors, resyncs by reason, overflows, reconnects, load_queries and loaded_rows; --slot: the confirmed "
+      "position)");
   listen_command
       ->add_option("--max-buffered-bytes", listen_arguments.max_buffered_bytes,
                    "Bytes of messages waiting for the output at most (ClientOptions::max_buffered_bytes); beyond "
@@ -113,6 +115,22 @@ int main(int argc, char **argv) {
                  "in key order), filtered by the NATS server")
       ->needs(nats_option);
   listen_command->get_option("--slot")->excludes(nats_option);
+  auto *load_flag = listen_command->add_flag(
+      "--load", listen_arguments.load,
+      "Print each changed key's current row, loaded with one query per window and table: \"row\" has the row's "
+      "columns, or only its key and \"absent\":true when the row is gone (LABEL targets only; with --nats the rows "
+      "come from --dsn)");
+  listen_command
+      ->add_option("--load-window", listen_arguments.load_window_ms,
+                   "With --load: milliseconds to collect keys before loading them")
+      ->needs(load_flag)
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  listen_command
+      ->add_option("--load-columns", listen_arguments.load_columns,
+                   "With --load: the columns to load, comma-separated (the key columns always come along)")
+      ->needs(load_flag)
+      ->delimiter(',');
 
   WatchArguments watch_arguments;
   auto *watch_command = app.add_subcommand("watch", "Create or replace a watcher; prints its label (= channel)");

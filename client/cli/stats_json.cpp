@@ -38,6 +38,10 @@ std::string stats_json(const Stats &stats, bool durable) {
   append_field(line, "overflows", stats.overflows);
   line += ',';
   append_field(line, "reconnects", stats.reconnects);
+  line += ',';
+  append_field(line, "load_queries", stats.load_queries);
+  line += ',';
+  append_field(line, "loaded_rows", stats.loaded_rows);
   if (durable) {
     char lsn[protocol::kLsnTextSize];
     protocol::format_lsn(stats.confirmed_lsn, lsn);

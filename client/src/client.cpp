@@ -148,6 +148,25 @@ Subscription Client::subscribe_batch(const std::string &label, const ColumnFilte
   return Subscription(state);
 }
 
+Subscription Client::subscribe_loaded(const std::string &label, LoadedCallback callback, LoadOptions options) {
+  if (!callback)
+    throw UsageError("subscribe_loaded: the callback is empty");
+  if (options.window.count() < 0 || options.max_batch == 0)
+    throw UsageError("subscribe_loaded: the window must not be negative and max_batch at least 1");
+  auto spec = std::make_shared<detail::LoadSpec>();
+  // Subscriptions with equal options share windows and queries.
+  spec->group_key = std::to_string(options.window.count()) + '\n' + std::to_string(options.max_batch) + '\n' +
+                    (options.query ? "q" + *options.query : std::string("c"));
+  for (const std::string &column : options.columns)
+    spec->group_key += '\n' + column;
+  spec->callback = std::move(callback);
+  spec->options = std::move(options);
+  auto state = new_state(label, Subscription::State::Kind::all, nullptr, {});
+  state->load = std::move(spec);
+  impl_->runtime->add_subscription(state);
+  return Subscription(state);
+}
+
 // Every reason: a cache that reloads on resync must also reload after a
 // single label's TRUNCATE or dropped rows (the Resync& form can be selective).
 void Client::on_resync(std::function<void()> callback) {

@@ -6,16 +6,19 @@
 // runs, so callbacks may subscribe, unsubscribe, watch() or stop().
 // Batch subscriptions get one call per message with the rows they matched,
 // after the message's single-event subscribers. What it delivers, reports and
-// resyncs is counted in StatsCounters (under dispatch_mutex_).
+// resyncs is counted in StatsCounters (under dispatch_mutex_). Loaded
+// subscriptions' rows go to the loader, whose windows end here too.
 #pragma once
 
 #include "coalescer.hpp"
 #include "inbox.hpp"
+#include "loader.hpp"
 #include "position_tracker.hpp"
 #include "stats_counters.hpp"
 #include "subscription_registry.hpp"
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <span>
@@ -30,8 +33,9 @@ public:
   // `positions`: durable clients only (null: nothing to confirm).
   // `after_batch`: called after each batch taken from the inbox (durable:
   // wakes the I/O side to confirm and to read again if it had paused).
+  // `loader`: null where nothing loads (the core's tests).
   Dispatcher(SubscriptionRegistry &registry, Inbox &inbox, PositionTracker *positions,
-             std::function<void()> after_batch, StatsCounters &stats);
+             std::function<void()> after_batch, StatsCounters &stats, Loader *loader = nullptr);
 
   void add_resync_callback(std::function<void(const Resync &)> callback);
   void set_error_callback(ErrorCallback callback);
@@ -42,8 +46,10 @@ public:
   // events delivered. Stops after the current item once `stopping` is set
   // (durable: at the end of the current transaction).
   std::size_t dispatch_ready(const std::atomic<bool> &stopping);
-  // When a coalescing window ends next.
-  Clock::time_point next_deadline() const { return coalescer_.next_deadline(); }
+  // When a coalescing or loading window ends next.
+  Clock::time_point next_deadline() const {
+    return loader_ ? std::min(coalescer_.next_deadline(), loader_->next_deadline()) : coalescer_.next_deadline();
+  }
   // Whether the calling thread is running a callback of this dispatcher.
   bool on_dispatching_thread() const { return dispatching_thread_.load() == std::this_thread::get_id(); }
   // Reports an error to on_error (never throws).
@@ -60,6 +66,9 @@ private:
   void resync(const Resync &event);
   std::size_t announce_gap(const MessagePtr &message);
   std::size_t fire_windows();
+  std::size_t flush_loads();
+  bool first_of_its_group(const SubscriptionRegistry::Match &match);
+  void resync_loaded(const Resync &event);
 
   SubscriptionRegistry &registry_;
   Inbox &inbox_;
@@ -67,6 +76,7 @@ private:
   std::function<void()> after_batch_;
   StatsCounters &stats_;
   Coalescer coalescer_;
+  Loader *loader_;
 
   std::mutex callbacks_mutex_; // leaf: guards the four callback slots below
   std::vector<std::function<void(const Resync &)>> resync_callbacks_;
@@ -76,6 +86,10 @@ private:
 
   std::mutex dispatch_mutex_;                        // one dispatcher at a time
   std::vector<SubscriptionRegistry::Match> matches_; // reused; under dispatch_mutex_
+  // The loader's groups already given the current row (first_of_its_group;
+  // the strings belong to subscriptions matches_ holds).
+  std::size_t load_row_ = SIZE_MAX;
+  std::vector<const std::string *> load_groups_;
   // A message's rows for each batch subscription that matched it (the first
   // batches_used_ entries; reused, under dispatch_mutex_).
   struct PendingBatch {

@@ -26,4 +26,7 @@ inline std::string trimmed(const char *text) {
   return message;
 }
 
+// The server's error in `result` as a SqlError (pg_connection.cpp).
+[[noreturn]] void throw_sql_error(const PGresult *result);
+
 } // namespace ectowatch::detail

@@ -25,6 +25,8 @@ std::string_view to_string(Resync::Reason reason) {
     return "aged_out";
   case Resync::Reason::consumer_lost:
     return "consumer_lost";
+  case Resync::Reason::load_failed:
+    return "load_failed";
   }
   return "unknown";
 }

@@ -350,7 +350,7 @@ void NatsSource::accept(natsMsg *message, Batch &out) {
 std::size_t NatsSource::acknowledgeable() const {
   if (!positions_)
     return 0;
-  std::uint64_t done = positions_->dispatched();
+  std::uint64_t done = positions_->confirmable(); // dispatched, and not held by the loader
   std::size_t count = 0;
   for (const auto &[position, message] : unacknowledged_) {
     if (position > done)

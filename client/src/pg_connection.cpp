@@ -16,10 +16,12 @@ std::string field(const PGresult *result, int code) {
   return text ? text : "";
 }
 
+} // namespace
+
 // The server's error as an exception: its message (and detail), the hint
 // apart, and no CONTEXT (a PL/pgSQL call stack of the extension's own
 // functions says nothing to the caller, and repeated the hint).
-[[noreturn]] void throw_sql_error(const PGresult *result) {
+void throw_sql_error(const PGresult *result) {
   std::string message = field(result, PG_DIAG_MESSAGE_PRIMARY);
   if (message.empty())
     message = trimmed(PQresultErrorMessage(result));
@@ -28,8 +30,6 @@ std::string field(const PGresult *result, int code) {
     message += " (" + detail + ")";
   throw SqlError(message, field(result, PG_DIAG_SQLSTATE), field(result, PG_DIAG_MESSAGE_HINT), detail);
 }
-
-} // namespace
 
 PgConnection::PgConnection(const std::string &conninfo, const std::string &application_name,
                            int connect_timeout_seconds, Mode mode) {

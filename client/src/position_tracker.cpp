@@ -19,7 +19,7 @@ void PositionTracker::done(const Work &work) noexcept {
 }
 
 std::uint64_t PositionTracker::confirmable() const {
-  std::uint64_t done = dispatched_;
+  std::uint64_t done = std::min<std::uint64_t>(dispatched_, held_); // the loader's open windows hold it back
   return confirm_limit_ ? std::min(done, confirm_limit_()) : done;
 }
 

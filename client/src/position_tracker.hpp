@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 namespace ectowatch::detail {
 
@@ -40,6 +41,10 @@ public:
   // bridge that are acknowledged later).
   void set_confirm_limit(std::function<std::uint64_t()> limit) { confirm_limit_ = std::move(limit); }
   std::uint64_t confirmable() const;
+  // Dispatch side: callbacks still owe work for what came after `position`
+  // (the loader's open windows): nothing beyond it may be confirmed. nullopt
+  // lifts the hold.
+  void hold(std::optional<std::uint64_t> position) noexcept { held_ = position ? *position : kNoHold; }
   // Callbacks have seen part of a transaction but not its end.
   bool inside_transaction() const noexcept { return inside_transaction_; }
 
@@ -55,6 +60,8 @@ public:
 private:
   std::atomic<std::uint64_t> received_{0};
   std::atomic<std::uint64_t> dispatched_{0};
+  static constexpr std::uint64_t kNoHold = ~std::uint64_t{0};
+  std::atomic<std::uint64_t> held_{kNoHold};
   std::atomic<bool> inside_transaction_{false};
   std::function<std::uint64_t()> confirm_limit_; // set before streaming starts
   bool message_positions_ = true;                // set before streaming starts

@@ -1,5 +1,6 @@
 #include "runtime.hpp"
 
+#include "load_connection.hpp"
 #include "nats_source.hpp"
 #include "notify_source.hpp"
 #include "slot_source.hpp"
@@ -14,9 +15,17 @@ Runtime::Runtime(std::string conninfo, ClientOptions options, std::optional<Dura
     : conninfo_(std::move(conninfo)), options_(std::move(options)),
       durable_(durable.has_value() || (nats && !nats->consumer.empty())),
       inbox_(options_.max_buffered_bytes, durable_ ? Inbox::Policy::pause : Inbox::Policy::drop_all),
+      // The loading connection: the client's own database unless told otherwise.
+      loader_(
+          [this] {
+            return std::make_unique<LoadConnection>(options_.load_conninfo.empty() ? conninfo_ : options_.load_conninfo,
+                                                    options_);
+          },
+          registry_, durable_ ? &positions_ : nullptr, stats_),
       dispatcher_(registry_, inbox_, durable_ ? &positions_ : nullptr,
                   // Durable: the I/O side confirms, and reads again if it had paused.
-                  durable_ ? std::function<void()>([this] { wakeup_.notify(); }) : std::function<void()>(), stats_),
+                  durable_ ? std::function<void()>([this] { wakeup_.notify(); }) : std::function<void()>(), stats_,
+                  &loader_),
       reconnect_(options_.reconnect_initial, options_.reconnect_max) {
   SourceContext context{conninfo_, options_, registry_, inbox_, stats_};
   if (nats)

@@ -11,8 +11,8 @@
 //   1. Dispatcher::dispatch_mutex_       one dispatcher at a time
 //   2. Subscription::State::call_mutex   held while a callback runs
 //   3. Runtime::io_mutex_                the source, the reconnect policy
-//   4. leaves: Inbox, Coalescer, SubscriptionRegistry and
-//      Dispatcher::callbacks_mutex_ (none is held while taking another lock)
+//   4. leaves: Inbox, Coalescer, SubscriptionRegistry, the Loader's deadline
+//      and Dispatcher::callbacks_mutex_ (none is held while taking another lock)
 // No callback runs with io_mutex_ or a leaf held, so callbacks may call any
 // method of the client.
 #pragma once
@@ -20,6 +20,7 @@
 #include "dispatcher.hpp"
 #include "event_source.hpp"
 #include "inbox.hpp"
+#include "loader.hpp"
 #include "position_tracker.hpp"
 #include "reconnect_policy.hpp"
 #include "stats_counters.hpp"
@@ -86,6 +87,7 @@ private:
   Inbox inbox_;
   PositionTracker positions_;
   Wakeup wakeup_;
+  Loader loader_;
   Dispatcher dispatcher_;
 
   mutable std::mutex io_mutex_;

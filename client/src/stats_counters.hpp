@@ -45,6 +45,8 @@ struct StatsCounters {
   Counter decode_errors;
   Counter callback_errors;
   std::array<Counter, Resync::kReasons> resyncs;
+  Counter load_queries; // the loader's (it runs on the dispatching side)
+  Counter loaded_rows;
 
   // The counts of both sides; the caller adds what is kept elsewhere.
   Stats snapshot() const noexcept {
@@ -54,6 +56,8 @@ struct StatsCounters {
     stats.events = events.get();
     stats.decode_errors = decode_errors.get();
     stats.callback_errors = callback_errors.get();
+    stats.load_queries = load_queries.get();
+    stats.loaded_rows = loaded_rows.get();
     for (std::size_t reason = 0; reason < resyncs.size(); ++reason)
       stats.resyncs[reason] = resyncs[reason].get();
     return stats;

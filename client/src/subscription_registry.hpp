@@ -16,6 +16,10 @@
 
 namespace ectowatch {
 
+namespace detail {
+struct LoadSpec; // loader.hpp
+}
+
 // One subscription. Owned by the registry; Subscription handles hold a weak_ptr.
 struct Subscription::State {
   enum class Kind { all, key, columns, every_label };
@@ -26,7 +30,8 @@ struct Subscription::State {
   std::string key;                                          // Kind::key: canonical key
   std::vector<std::pair<std::string, std::string>> columns; // Kind::columns: (column, value text)
   EventCallback callback;
-  BatchCallback batch_callback; // subscribe_batch(): set instead of `callback`
+  BatchCallback batch_callback;                 // subscribe_batch(): set instead of `callback`
+  std::shared_ptr<const detail::LoadSpec> load; // subscribe_loaded(): set instead of both
   SubscribeOptions options;
   std::function<void(State &)> unsubscribe; // set by the client
 

@@ -19,7 +19,7 @@ failed=${failed:-0}
 # well above what they use together.
 TEST_SERVER_SETTINGS=(
   "wal_level = logical" "max_replication_slots = 32" "max_wal_senders = 32"
-  "output_plugin_libraries = 'pgoutput, test_decoding, ectowatch'" "shared_preload_libraries = 'ectowatch'"
+  "output_plugin_libraries = 'pgoutput, test_decoding, ectowatch'" "shared_preload_libraries = 'ectowatch, pg_stat_statements'"
 )
 
 # The project's own builds treat warnings as errors (a user's build does not):

@@ -40,6 +40,7 @@
 
 #include "ectowatch/errors.hpp"
 #include "ectowatch/filters.hpp"
+#include "ectowatch/loader.hpp"
 #include "ectowatch/message.hpp"
 
 #include <array>
@@ -77,6 +78,10 @@ struct ClientOptions {
   // A durable client instead stops reading until the callbacks catch up (the
   // server waits; nothing is dropped).
   std::size_t max_buffered_bytes = 64u << 20;
+  // Where subscribe_loaded() loads rows (a libpq conninfo); empty: the
+  // client's own conninfo (a NATS client: libpq's defaults and the PG*
+  // environment).
+  std::string load_conninfo{};
 };
 
 struct SubscribeOptions {
@@ -177,10 +182,12 @@ struct Resync {
     aged_out,
     // NATS: the stream or the durable consumer was deleted (an error says which).
     consumer_lost,
+    // subscribe_loaded(): loading the rows of `label` failed (on_error has the SqlError).
+    load_failed,
   };
   // How many reasons there are (Stats::resyncs has one count per reason):
-  // a reason added after consumer_lost must be named here.
-  static constexpr std::size_t kReasons = static_cast<std::size_t>(Reason::consumer_lost) + 1;
+  // a reason added after load_failed must be named here.
+  static constexpr std::size_t kReasons = static_cast<std::size_t>(Reason::load_failed) + 1;
   Reason reason;
   // Empty unless truncated or dropped, or (NATS) the label whose consumer or
   // bridge marker (~resync: slot_created, slot_lost) it is.
@@ -202,6 +209,8 @@ struct Stats {
   std::uint64_t overflows = 0;                           // buffer overflows (each dropped what was buffered)
   std::uint64_t reconnects = 0;                          // connections re-established after a loss
   std::uint64_t confirmed_lsn = 0; // durable: the position last confirmed to the server (0: none yet)
+  std::uint64_t load_queries = 0;  // subscribe_loaded(): queries run to load rows
+  std::uint64_t loaded_rows = 0;   // subscribe_loaded(): rows those queries returned
 
   std::uint64_t resyncs_for(Resync::Reason reason) const { return resyncs[static_cast<std::size_t>(reason)]; }
 };
@@ -317,6 +326,17 @@ public:
                                              SubscribeOptions options = {});
   [[nodiscard]] Subscription subscribe_batch(const std::string &label, const ColumnFilter &filter,
                                              BatchCallback callback, SubscribeOptions options = {});
+
+  // The current rows behind the label's events (ectowatch/loader.hpp): keys
+  // are collected over options.window, deduplicated, and loaded with one
+  // query per window and table on the client's loading connection, shared by
+  // every loaded subscription with the same options. A key whose row is gone
+  // comes as absent. On durable and NATS clients nothing is confirmed before
+  // `callback` returned. A failed load goes to on_error (SqlError) and
+  // resyncs the label (Resync::Reason::load_failed); a lost loading
+  // connection reconnects with the client's backoff and loads the keys again.
+  [[nodiscard]] Subscription subscribe_loaded(const std::string &label, LoadedCallback callback,
+                                              LoadOptions options = {});
 
   // The simple form runs for every reason, a single label's truncated and
   // dropped included: the safe default for a cache (reload everything). The

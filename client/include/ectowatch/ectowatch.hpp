@@ -4,4 +4,5 @@
 #include "ectowatch/client.hpp"
 #include "ectowatch/errors.hpp"
 #include "ectowatch/filters.hpp"
+#include "ectowatch/loader.hpp"
 #include "ectowatch/message.hpp"
