@@ -235,7 +235,7 @@ BOOST_AUTO_TEST_CASE(watch_and_watchers_work_on_a_durable_client) {
 BOOST_AUTO_TEST_CASE(status_updates_keep_an_idle_stream_alive) {
   DurableTable table;
   // The server drops a replication connection that stays silent this long.
-  sql("ALTER SYSTEM SET wal_sender_timeout = '1s'");
+  sql("ALTER SYSTEM SET wal_sender_timeout = '2s'");
   sql("SELECT pg_reload_conf()");
   Client client(test::conninfo(), Durable{table.slot}, fast_options());
   Seen seen;
@@ -263,10 +263,10 @@ BOOST_AUTO_TEST_CASE(a_long_silent_transaction_keeps_the_stream) {
   DurableTable table;
   std::string bulk = test::unique_name("bulk");
   sql("CREATE TABLE " + bulk + " (id int)");
-  sql("ALTER SYSTEM SET wal_sender_timeout = '1s'");
+  sql("ALTER SYSTEM SET wal_sender_timeout = '2s'");
   sql("SELECT pg_reload_conf()");
   ClientOptions options = fast_options();
-  options.health_check_interval = 250ms; // a status request after 0.25 s of silence
+  options.health_check_interval = 500ms; // a status request after 0.5 s of silence
   Client client(test::conninfo(), Durable{table.slot}, options);
   Seen seen;
   seen.attach(client);
