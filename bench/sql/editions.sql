@@ -1,4 +1,4 @@
--- Tables for bench/run section 7 (the editions): run in a database with the
+-- Tables for bench/run section 8 (the editions): run in a database with the
 -- native edition and in one with the portable edition. The SQL API is the
 -- same, so one file makes both. The same shape and rows as setup.sql's tables.
 SET client_min_messages = warning;

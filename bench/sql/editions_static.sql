@@ -1,4 +1,4 @@
--- For scale in bench/run section 7 ("where the time goes"): what a watcher's
+-- For scale in bench/run section 8 ("where the time goes"): what a watcher's
 -- trigger written for one table and watcher costs, with static SQL (its plan
 -- cached for the session), no catalog check, no rendering SQL to build, no
 -- packing rule. It sends the message the portable edition sends for one row.

@@ -1,5 +1,5 @@
 """Writes the portable edition's trigger function with early exits, for
-bench/run section 7 ("where the time goes"): with the setting
+bench/run section 8 ("where the time goes"): with the setting
 bench.stage = N the trigger returns at stage N, so the latency of
 each stage, measured in one pgbench run, says what each part costs.
   1  after reading its arguments (the function's call and SET clauses)
