@@ -139,8 +139,10 @@ std::size_t Loader::deliver(const Group &group, const std::vector<std::string> &
     const PendingKey &pending = group.keys.at(key);
     auto row = found.find(key);
     for (const auto &[label, op] : pending.labels) {
+      // Not captured by the lambda: clang before 16 cannot capture a structured binding.
+      const std::string &label_name = label;
       auto entry =
-          std::find_if(by_label.begin(), by_label.end(), [&](const auto &item) { return item.first == label; });
+          std::find_if(by_label.begin(), by_label.end(), [&](const auto &item) { return item.first == label_name; });
       if (entry == by_label.end()) {
         by_label.emplace_back(label, std::vector<LoadedRow>());
         entry = by_label.end() - 1;

@@ -263,10 +263,14 @@ BOOST_AUTO_TEST_CASE(a_long_silent_transaction_keeps_the_stream) {
   DurableTable table;
   std::string bulk = test::unique_name("bulk");
   sql("CREATE TABLE " + bulk + " (id int)");
-  sql("ALTER SYSTEM SET wal_sender_timeout = '2s'");
+  sql("ALTER SYSTEM SET wal_sender_timeout = '6s'");
   sql("SELECT pg_reload_conf()");
   ClientOptions options = fast_options();
-  options.health_check_interval = 500ms; // a status request after 0.5 s of silence
+  // A status request after 1 s of silence. The walsender, replaying the
+  // transaction, sends a keepalive once half its timeout (3 s) passed since
+  // it last read the client: a client that waits only two intervals (2 s)
+  // drops it; one that also waits for half the timeout has 2 s to spare.
+  options.health_check_interval = 1s;
   Client client(test::conninfo(), Durable{table.slot}, options);
   Seen seen;
   seen.attach(client);
